@@ -1,0 +1,127 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+/** Everything Berth reads at start-up. Defaults < config file < environment variables. */
+export interface BerthConfig {
+  /** Public data-plane listeners, `host:port` each. */
+  listen: string[];
+  /** Management API (and portal) listener. */
+  managementListen: string;
+  dataDir: string;
+  /** Login servers are `<registry>.<domain>`. */
+  domain: string;
+  /** The registry served to hosts that name none; created on first start. */
+  defaultRegistry: string;
+  tls?: { certFile: string; keyFile: string };
+  logLevel: string;
+  registry: {
+    maxManifestBytes: number;
+    deleteEnabled: boolean;
+    automaticContentDiscovery: boolean;
+    uploadTtlSeconds: number;
+  };
+}
+
+export const DEFAULT_CONFIG: BerthConfig = {
+  listen: ['127.0.0.1:5000'],
+  managementListen: '127.0.0.1:5080',
+  dataDir: './data',
+  domain: 'localhost',
+  defaultRegistry: 'default',
+  logLevel: 'info',
+  registry: {
+    maxManifestBytes: 4 * 1024 * 1024,
+    deleteEnabled: true,
+    automaticContentDiscovery: true,
+    uploadTtlSeconds: 24 * 60 * 60,
+  },
+};
+
+/** A configuration value that cannot be used; start-up stops with this message. */
+export class ConfigError extends Error {}
+
+/**
+ * Loads configuration: the JSON file named by `BERTH_CONFIG` (or `./berth.config.json` when it exists),
+ * then `BERTH_*` environment variables on top.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): BerthConfig {
+  const config: BerthConfig = structuredClone(DEFAULT_CONFIG);
+  const file = env.BERTH_CONFIG ?? (exists('berth.config.json') ? 'berth.config.json' : undefined);
+  if (file) mergeFile(config, file);
+  applyEnv(config, env);
+  validate(config);
+  return config;
+}
+
+function mergeFile(config: BerthConfig, file: string): void {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(resolve(file), 'utf8'));
+  } catch (error) {
+    throw new ConfigError(`cannot read config file ${file}: ${(error as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null) throw new ConfigError(`config file ${file} must hold a JSON object`);
+  const { registry, ...rest } = parsed as Partial<BerthConfig>;
+  Object.assign(config, rest);
+  if (registry) Object.assign(config.registry, registry);
+  if (typeof config.listen === 'string') config.listen = [config.listen];
+}
+
+function applyEnv(config: BerthConfig, env: NodeJS.ProcessEnv): void {
+  const str = (name: string) => (env[name] !== undefined && env[name] !== '' ? env[name] : undefined);
+  const listen = str('BERTH_LISTEN');
+  if (listen) config.listen = listen.split(',').map((s) => s.trim()).filter(Boolean);
+  config.managementListen = str('BERTH_MANAGEMENT_LISTEN') ?? config.managementListen;
+  config.dataDir = str('BERTH_DATA_DIR') ?? config.dataDir;
+  config.domain = str('BERTH_DOMAIN') ?? config.domain;
+  config.defaultRegistry = str('BERTH_DEFAULT_REGISTRY') ?? config.defaultRegistry;
+  config.logLevel = str('BERTH_LOG_LEVEL') ?? config.logLevel;
+  const cert = str('BERTH_TLS_CERT');
+  const key = str('BERTH_TLS_KEY');
+  if (cert || key) config.tls = { certFile: cert ?? '', keyFile: key ?? '' };
+  const int = (name: string) => {
+    const value = str(name);
+    if (value === undefined) return undefined;
+    if (!/^\d+$/.test(value)) throw new ConfigError(`${name} must be a whole number, not '${value}'`);
+    return Number(value);
+  };
+  const bool = (name: string) => {
+    const value = str(name);
+    if (value === undefined) return undefined;
+    if (!['true', 'false', '1', '0'].includes(value)) throw new ConfigError(`${name} must be true or false`);
+    return value === 'true' || value === '1';
+  };
+  config.registry.maxManifestBytes = int('BERTH_MAX_MANIFEST_BYTES') ?? config.registry.maxManifestBytes;
+  config.registry.uploadTtlSeconds = int('BERTH_UPLOAD_TTL_SECONDS') ?? config.registry.uploadTtlSeconds;
+  config.registry.deleteEnabled = bool('BERTH_DELETE_ENABLED') ?? config.registry.deleteEnabled;
+  config.registry.automaticContentDiscovery =
+    bool('BERTH_AUTOMATIC_CONTENT_DISCOVERY') ?? config.registry.automaticContentDiscovery;
+}
+
+function validate(config: BerthConfig): void {
+  for (const address of [...config.listen, config.managementListen]) parseListen(address);
+  if (config.tls && (!config.tls.certFile || !config.tls.keyFile)) {
+    throw new ConfigError('TLS needs both a certificate and a key file (BERTH_TLS_CERT and BERTH_TLS_KEY)');
+  }
+  if (!/^[a-z0-9]{5,50}$/.test(config.defaultRegistry)) {
+    throw new ConfigError(`defaultRegistry '${config.defaultRegistry}' must be 5-50 lower-case letters and digits`);
+  }
+  if (config.registry.maxManifestBytes < 1024) throw new ConfigError('registry.maxManifestBytes must be at least 1024');
+}
+
+/** Splits `host:port` (IPv6 in brackets) into its parts. */
+export function parseListen(address: string): { host: string; port: number } {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(address);
+  const port = match ? Number(match[3]) : NaN;
+  if (!match || port > 65535) throw new ConfigError(`listen address '${address}' must be host:port`);
+  return { host: (match[1] ?? match[2])!, port };
+}
+
+function exists(path: string): boolean {
+  try {
+    readFileSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

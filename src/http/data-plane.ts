@@ -1,0 +1,127 @@
+import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import type { Logger } from 'pino';
+import { OciError } from '../errors/oci.js';
+import type { RegistryDirectory } from '../registry/directory.js';
+import { assertRepositoryName } from '../registry/names.js';
+import type { RegistryService } from '../registry/service.js';
+import { cancelUpload, completeUpload, deleteBlob, getBlob, getUploadStatus, patchUpload, startUpload } from './v2/blobs.js';
+import type { V2Context } from './v2/context.js';
+import { listCatalog, listTags } from './v2/discovery.js';
+import { deleteManifest, getManifest, getReferrers, putManifest } from './v2/manifests.js';
+import { parseV2Path, type V2Route } from './v2/routes.js';
+import { sendOciError } from './errors.js';
+
+/** Runs before anything else on every data-plane request; throws (e.g. `DENIED`) to refuse it. */
+export type RequestGuard = (request: FastifyRequest, registry: string) => void | Promise<void>;
+
+export interface DataPlaneOptions {
+  service: RegistryService;
+  directory: RegistryDirectory;
+  logger: Logger;
+  /** The network guard, once it exists; absent means every client may connect. */
+  guard?: RequestGuard;
+  https?: { key: Buffer; cert: Buffer };
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The registry this request addresses, resolved from Host (or the listener) before the guard runs. */
+    registry: string;
+  }
+}
+
+const METHODS = ['GET', 'HEAD', 'PUT', 'POST', 'PATCH', 'DELETE'] as const;
+
+/** Builds the OCI Distribution data plane (`/v2/...`) as a fastify app. */
+export function buildDataPlane(options: DataPlaneOptions): FastifyInstance {
+  const serverOptions: FastifyServerOptions & { https?: { key: Buffer; cert: Buffer } } = {
+    loggerInstance: options.logger,
+    exposeHeadRoutes: false,
+    // Node's default 5 s keep-alive is shorter than most clients' idle pools; avoid racing them.
+    keepAliveTimeout: 65_000,
+    // Uploads of large layers take as long as they take; timeouts apply to idle sockets only.
+    requestTimeout: 0,
+    return503OnClosing: true,
+    maxParamLength: 1024,
+    ...(options.https ? { https: options.https } : {}),
+  };
+  const app = Fastify(serverOptions) as unknown as FastifyInstance;
+  // Bodies are streamed by the handlers themselves (blobs, chunks, manifests), never parsed or buffered here.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined));
+  app.decorateRequest('registry', '');
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('Docker-Distribution-API-Version', 'registry/2.0');
+    request.registry = options.directory.resolve(request.headers.host);
+    if (options.guard) await options.guard(request, request.registry);
+  });
+  app.setErrorHandler((error, request, reply) => sendOciError(error, request, reply));
+  app.setNotFoundHandler((request, reply) =>
+    sendOciError(new OciError('UNSUPPORTED', `no such endpoint: ${request.method} ${pathOf(request.url)}`, undefined, { status: 404 }), request, reply),
+  );
+
+  const handle = async (request: FastifyRequest, reply: import('fastify').FastifyReply) => {
+    const url = request.url;
+    const queryStart = url.indexOf('?');
+    const path = queryStart === -1 ? url : url.slice(0, queryStart);
+    const route = parseV2Path(path.slice('/v2'.length));
+    if (!route) throw new OciError('UNSUPPORTED', `no such endpoint: ${request.method} ${path}`, undefined, { status: 404 });
+    const ctx: V2Context = {
+      request,
+      reply,
+      registry: request.registry,
+      repository: 'name' in route ? assertRepositoryName(route.name) : '',
+      query: new URLSearchParams(queryStart === -1 ? '' : url.slice(queryStart + 1)),
+      service: options.service,
+    };
+    await dispatch(route, request.method, ctx);
+    // Async handlers that send (possibly a stream) must return the reply, or fastify sends again.
+    return reply;
+  };
+  app.route({ method: [...METHODS], url: '/v2', handler: handle });
+  app.route({ method: [...METHODS], url: '/v2/*', handler: handle });
+  return app;
+}
+
+async function dispatch(route: V2Route, method: string, ctx: V2Context): Promise<void> {
+  const head = method === 'HEAD';
+  switch (route.kind) {
+    case 'base':
+      if (method === 'GET' || head) return void ctx.reply.code(200).header('Content-Type', 'application/json').send(head ? undefined : '{}');
+      break;
+    case 'catalog':
+      if (method === 'GET') return listCatalog(ctx);
+      break;
+    case 'tags':
+      if (method === 'GET') return listTags(ctx);
+      break;
+    case 'manifest':
+      if (method === 'GET' || head) return getManifest(ctx, route.reference, head);
+      if (method === 'PUT') return putManifest(ctx, route.reference);
+      if (method === 'DELETE') return deleteManifest(ctx, route.reference);
+      break;
+    case 'blob':
+      if (method === 'GET' || head) return getBlob(ctx, route.digest, head);
+      if (method === 'DELETE') return deleteBlob(ctx, route.digest);
+      break;
+    case 'uploads':
+      if (method === 'POST') return startUpload(ctx);
+      break;
+    case 'upload':
+      if (method === 'GET') return getUploadStatus(ctx, route.id);
+      if (method === 'PATCH') return patchUpload(ctx, route.id);
+      if (method === 'PUT') return completeUpload(ctx, route.id);
+      if (method === 'DELETE') return cancelUpload(ctx, route.id);
+      break;
+    case 'referrers':
+      if (method === 'GET') return getReferrers(ctx, route.digest);
+      break;
+  }
+  throw new OciError('UNSUPPORTED', `${method} is not supported on this endpoint`);
+}
+
+function pathOf(url: string): string {
+  const q = url.indexOf('?');
+  return (q === -1 ? url : url.slice(0, q)).slice(0, 200);
+}

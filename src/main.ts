@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+import { ConfigError, loadConfig } from './config.js';
+import { startBerth } from './server.js';
+
+/** `npm start`: run Berth on the configured listeners until SIGINT/SIGTERM. */
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`berth: ${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const berth = await startBerth(config);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    berth.logger.info({ signal }, 'berth stopping');
+    berth.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`berth: failed to start: ${(error as Error).stack ?? String(error)}\n`);
+  process.exit(1);
+});

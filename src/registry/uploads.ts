@@ -1,0 +1,70 @@
+import type { Hash } from 'node:crypto';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createDigestHash } from './digest.js';
+import type { DigestAlgorithm } from './names.js';
+
+/** A pass-through that feeds every byte into a hash and counts them, so blobs are hashed while written. */
+export class HashingStream extends Transform {
+  bytes = 0;
+  constructor(private readonly hash: Hash) {
+    super();
+  }
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    callback(null, chunk);
+  }
+}
+
+/** Hashes a whole stream and returns `algorithm:hex`. */
+export async function hashStream(source: Readable, algorithm: DigestAlgorithm): Promise<string> {
+  const hash = createDigestHash(algorithm);
+  await pipeline(source, async function* (chunks: AsyncIterable<Buffer>) {
+    for await (const chunk of chunks) hash.update(chunk);
+  });
+  return `${algorithm}:${hash.digest('hex')}`;
+}
+
+interface HashState {
+  offset: number;
+  hash: Hash;
+}
+
+/**
+ * Running sha256 states of uploads in progress on this node. Node's Hash state cannot be saved, so
+ * the state is only trusted when its offset equals the session's: after a restart, or when another
+ * node took chunks, the caller re-hashes the stored prefix instead (`BlobStore.readUpload`).
+ */
+export class UploadHashCache {
+  private readonly states = new Map<string, HashState>();
+
+  /** A hash positioned at `offset` if this node holds one, taken out of the cache while in use. */
+  take(key: string, offset: number): Hash | undefined {
+    const state = this.states.get(key);
+    this.states.delete(key);
+    return state && state.offset === offset ? state.hash : undefined;
+  }
+
+  /** Remembers a hash that has consumed exactly `offset` bytes of the upload. */
+  put(key: string, offset: number, hash: Hash): void {
+    this.states.set(key, { offset, hash });
+  }
+
+  delete(key: string): void {
+    this.states.delete(key);
+  }
+
+  get size(): number {
+    return this.states.size;
+  }
+}
+
+/** Parses a PATCH/PUT `Content-Range` (`<start>-<end>`, optionally `bytes ` prefixed). */
+export function parseContentRange(value: string): { start: number; end: number } | undefined {
+  const match = /^(?:bytes[ =])?(\d{1,15})-(\d{1,15})(?:\/(?:\d{1,15}|\*))?$/.exec(value.trim());
+  if (!match) return undefined;
+  const start = Number(match[1]);
+  const end = Number(match[2]);
+  return end >= start ? { start, end } : undefined;
+}

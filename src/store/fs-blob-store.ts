@@ -1,0 +1,140 @@
+import { constants, createWriteStream } from 'node:fs';
+import { mkdir, open, rename, rm, stat, truncate, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { StoreNotFoundError } from './errors.js';
+import type { BlobStore, ByteRange } from './types.js';
+
+const READ_CHUNK = 1024 * 1024;
+
+/**
+ * Blobs on the local filesystem: `<root>/<registry>/blobs/<algorithm>/<ab>/<encoded>` and uploads in
+ * `<root>/<registry>/uploads/<id>`. Both sit on one filesystem so committing is a single rename.
+ */
+export class FsBlobStore implements BlobStore {
+  constructor(private readonly root: string) {}
+
+  async stat(registry: string, digest: string): Promise<{ size: number } | undefined> {
+    try {
+      const info = await stat(this.blobPath(registry, digest));
+      return { size: info.size };
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async open(registry: string, digest: string, range?: ByteRange): Promise<Readable> {
+    let handle;
+    try {
+      handle = await open(this.blobPath(registry, digest), constants.O_RDONLY);
+    } catch (error) {
+      if (isNotFound(error)) throw new StoreNotFoundError(`blob ${digest}`);
+      throw error;
+    }
+    return handle.createReadStream({
+      start: range?.start,
+      end: range?.end,
+      highWaterMark: READ_CHUNK,
+      autoClose: true,
+    });
+  }
+
+  async delete(registry: string, digest: string): Promise<void> {
+    await unlink(this.blobPath(registry, digest)).catch(ignoreNotFound);
+  }
+
+  async deleteRegistry(registry: string): Promise<void> {
+    await rm(join(this.root, registry), { recursive: true, force: true });
+  }
+
+  async createUpload(registry: string, uploadId: string): Promise<void> {
+    const path = this.uploadPath(registry, uploadId);
+    await mkdir(dirname(path), { recursive: true });
+    const handle = await open(path, 'wx');
+    await handle.close();
+  }
+
+  async writeUpload(registry: string, uploadId: string, offset: number, data: Readable): Promise<number> {
+    const path = this.uploadPath(registry, uploadId);
+    // r+ fails when the upload was cancelled or expired meanwhile, instead of resurrecting it.
+    const handle = await open(path, 'r+').catch((error: unknown) => {
+      if (isNotFound(error)) throw new StoreNotFoundError(`upload ${uploadId}`);
+      throw error;
+    });
+    const out = createWriteStream(path, { fd: handle.fd, start: offset, autoClose: false, highWaterMark: READ_CHUNK });
+    try {
+      await pipeline(data, out);
+      return out.bytesWritten;
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async readUpload(registry: string, uploadId: string, length: number): Promise<Readable> {
+    const handle = await open(this.uploadPath(registry, uploadId), constants.O_RDONLY).catch((error: unknown) => {
+      if (isNotFound(error)) throw new StoreNotFoundError(`upload ${uploadId}`);
+      throw error;
+    });
+    if (length === 0) {
+      await handle.close();
+      return Readable.from([]);
+    }
+    return handle.createReadStream({ start: 0, end: length - 1, highWaterMark: READ_CHUNK, autoClose: true });
+  }
+
+  async commitUpload(registry: string, uploadId: string, digest: string, length: number): Promise<void> {
+    const source = this.uploadPath(registry, uploadId);
+    const target = this.blobPath(registry, digest);
+    if (await this.stat(registry, digest)) {
+      // Content-addressed: the bytes are already there, so an identical second copy is discarded.
+      await unlink(source).catch(ignoreNotFound);
+      return;
+    }
+    // Cut off anything an interrupted chunk wrote past the accepted length, then make it durable.
+    await truncate(source, length);
+    const handle = await open(source, 'r+');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await mkdir(dirname(target), { recursive: true });
+    await rename(source, target);
+    await syncDirectory(dirname(target));
+  }
+
+  async deleteUpload(registry: string, uploadId: string): Promise<void> {
+    await unlink(this.uploadPath(registry, uploadId)).catch(ignoreNotFound);
+  }
+
+  private blobPath(registry: string, digest: string): string {
+    const colon = digest.indexOf(':');
+    const algorithm = digest.slice(0, colon);
+    const encoded = digest.slice(colon + 1);
+    return join(this.root, registry, 'blobs', algorithm, encoded.slice(0, 2), encoded);
+  }
+
+  private uploadPath(registry: string, uploadId: string): string {
+    return join(this.root, registry, 'uploads', uploadId);
+  }
+}
+
+/** Makes a rename durable: fsync the directory that now holds the new name. */
+async function syncDirectory(path: string): Promise<void> {
+  const handle = await open(path, constants.O_RDONLY);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+function isNotFound(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+}
+
+function ignoreNotFound(error: unknown): void {
+  if (!isNotFound(error)) throw error;
+}

@@ -1,0 +1,40 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { DEFAULT_CONFIG, type BerthConfig } from '../../src/config.js';
+import { startBerth, type RunningBerth } from '../../src/server.js';
+
+/** A Berth started in-process on an ephemeral loopback port with its own data directory. */
+export interface TestBerth extends RunningBerth {
+  url: string;
+  dataDir: string;
+  /** Stops the server and removes its data directory. */
+  stop(): Promise<void>;
+}
+
+export type ConfigOverrides = Partial<Omit<BerthConfig, 'registry'>> & { registry?: Partial<BerthConfig['registry']> };
+
+/** Starts Berth for a test. Pass `dataDir` to reuse one (restart tests). */
+export async function startTestBerth(overrides: ConfigOverrides = {}): Promise<TestBerth> {
+  const dataDir = overrides.dataDir ?? mkdtempSync(join(tmpdir(), 'berth-test-'));
+  const config: BerthConfig = {
+    ...structuredClone(DEFAULT_CONFIG),
+    listen: ['127.0.0.1:0'],
+    managementListen: '127.0.0.1:0',
+    logLevel: process.env.BERTH_TEST_LOG_LEVEL ?? 'silent',
+    ...overrides,
+    dataDir,
+    registry: { ...DEFAULT_CONFIG.registry, ...overrides.registry },
+  };
+  const berth = await startBerth(config, pino({ level: config.logLevel }));
+  return {
+    ...berth,
+    url: berth.urls[0]!,
+    dataDir,
+    async stop() {
+      await berth.close();
+      if (!overrides.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
