@@ -1,0 +1,230 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  bytes,
+  digestOf,
+  expectError,
+  pushBlob,
+  randomBlob,
+  startUpload,
+  withQuery,
+} from '../helpers/oci.js';
+import { startTestBerth } from '../helpers/server.js';
+
+function patch(url: string, chunk: Buffer, start: number): Promise<Response> {
+  return fetch(url, {
+    method: 'PATCH',
+    headers: {
+      'Content-Range': `${start}-${start + chunk.length - 1}`,
+      'Content-Type': 'application/octet-stream',
+    },
+    body: bytes(chunk),
+  });
+}
+
+function uploadFiles(dataDir: string): string[] {
+  const root = join(dataDir, 'blobs', 'default', 'uploads');
+  return existsSync(root) ? readdirSync(root) : [];
+}
+
+/**
+ * Sends a PATCH whose declared body is `declared` bytes, writes only `sent` of them, waits until the
+ * server has them, then destroys the socket, as a client that crashed mid-chunk would.
+ */
+async function abortedPatch(url: string, declared: number, sent: Buffer, start: number): Promise<void> {
+  const target = new URL(url);
+  await new Promise<void>((resolve) => {
+    const req = httpRequest({
+      host: target.hostname,
+      port: target.port,
+      method: 'PATCH',
+      path: target.pathname,
+      agent: false,
+      headers: { 'Content-Length': declared, 'Content-Range': `${start}-${start + declared - 1}` },
+    });
+    req.on('error', () => resolve());
+    req.on('response', (res) => {
+      res.resume();
+      resolve();
+    });
+    req.write(sent, () => {
+      setTimeout(() => req.destroy(), 100);
+    });
+    req.on('close', () => resolve());
+  });
+}
+
+test('an upload session survives a restart on the same data directory', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'berth-resume-'));
+  try {
+    const content = randomBlob(5000);
+    let berth = await startTestBerth({ dataDir });
+    const upload = new URL(await startUpload(berth.url, 'resume/restart'));
+    assert.equal((await patch(upload.href, content.subarray(0, 3000), 0)).status, 202);
+    await berth.close();
+
+    berth = await startTestBerth({ dataDir });
+    try {
+      // Same path, new port.
+      const url = `${berth.url}${upload.pathname}`;
+      const status = await fetch(url);
+      assert.equal(status.status, 204);
+      assert.equal(status.headers.get('range'), '0-2999');
+      assert.equal((await patch(url, content.subarray(3000), 3000)).status, 202);
+      const done = await fetch(withQuery(url, 'digest', digestOf(content)), { method: 'PUT' });
+      assert.equal(done.status, 201, await done.text());
+      assert.equal(done.headers.get('docker-content-digest'), digestOf(content));
+      const get = await fetch(`${berth.url}/v2/resume/restart/blobs/${digestOf(content)}`);
+      assert.deepEqual(Buffer.from(await get.arrayBuffer()), content);
+    } finally {
+      await berth.close();
+    }
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('a wrong digest after a restart is still refused (the prefix is re-hashed, not trusted)', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'berth-resume-'));
+  try {
+    const content = randomBlob(2000);
+    let berth = await startTestBerth({ dataDir });
+    const upload = new URL(await startUpload(berth.url, 'resume/rehash'));
+    assert.equal((await patch(upload.href, content.subarray(0, 1000), 0)).status, 202);
+    await berth.close();
+    berth = await startTestBerth({ dataDir });
+    try {
+      const url = `${berth.url}${upload.pathname}`;
+      const tampered = Buffer.from(content);
+      tampered[1500] = tampered[1500]! ^ 0xff;
+      assert.equal((await patch(url, content.subarray(1000), 1000)).status, 202);
+      await expectError(
+        await fetch(withQuery(url, 'digest', digestOf(tampered)), { method: 'PUT' }),
+        400,
+        'DIGEST_INVALID',
+      );
+    } finally {
+      await berth.close();
+    }
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('abandoned uploads expire: status 404 and the upload file removed', async () => {
+  const berth = await startTestBerth({ registry: { uploadTtlSeconds: 1 } });
+  try {
+    const stale = await startUpload(berth.url, 'resume/expire');
+    assert.equal((await patch(stale, randomBlob(100), 0)).status, 202);
+    const staleId = new URL(stale).pathname.split('/').pop()!;
+    assert.ok(uploadFiles(berth.dataDir).includes(staleId));
+
+    // Purge as of a moment well past the TTL; a fresh upload made "now" would also be stale then,
+    // so check the purge count covers ours and the file is gone.
+    const purged = await berth.service.purgeStaleUploads(new Date(Date.now() + 5000));
+    assert.ok(purged >= 1);
+    await expectError(await fetch(stale), 404, 'BLOB_UPLOAD_UNKNOWN');
+    await expectError(await patch(stale, randomBlob(10), 100), 404, 'BLOB_UPLOAD_UNKNOWN');
+    assert.ok(!uploadFiles(berth.dataDir).includes(staleId));
+
+    // An upload touched recently is kept by a purge as of now.
+    const fresh = await startUpload(berth.url, 'resume/expire');
+    assert.equal(await berth.service.purgeStaleUploads(new Date(Date.now() - 5000)), 0);
+    assert.equal((await fetch(fresh)).status, 204);
+  } finally {
+    await berth.stop();
+  }
+});
+
+test('the purge timer expires uploads on its own', async () => {
+  const berth = await startTestBerth({ registry: { uploadTtlSeconds: 1 } });
+  try {
+    const upload = await startUpload(berth.url, 'resume/timer');
+    let status = 204;
+    for (let i = 0; i < 40 && status === 204; i++) {
+      await sleep(250);
+      const res = await fetch(upload);
+      status = res.status;
+      await res.arrayBuffer();
+    }
+    assert.equal(status, 404);
+  } finally {
+    await berth.stop();
+  }
+});
+
+test('a body aborted mid-PATCH leaves the upload resumable from the last accepted offset', async () => {
+  const berth = await startTestBerth();
+  try {
+    const content = randomBlob(300_000);
+    const upload = await startUpload(berth.url, 'resume/abort');
+    assert.equal((await patch(upload, content.subarray(0, 100_000), 0)).status, 202);
+
+    // Promise 100 000 more bytes, send 40 000 of them (different bytes!) and hang up.
+    await abortedPatch(upload, 100_000, randomBlob(40_000), 100_000);
+
+    // The bytes that did arrive were written past the accepted offset...
+    const id = new URL(upload).pathname.split('/').pop()!;
+    const { size } = statSync(join(berth.dataDir, 'blobs', 'default', 'uploads', id));
+    assert.ok(size > 100_000, `partial chunk should have reached the upload file (size ${size})`);
+    // ...but the session still says 100 000, and the next chunk resumes from there (retrying while the
+    // server may still be tearing the aborted request down).
+    const status = await fetch(upload);
+    assert.equal(status.status, 204);
+    assert.equal(status.headers.get('range'), '0-99999');
+    let next = await patch(upload, content.subarray(100_000, 200_000), 100_000);
+    for (let i = 0; i < 50 && next.status === 416; i++) {
+      assert.equal(next.headers.get('range'), '0-99999');
+      await next.arrayBuffer();
+      await sleep(20);
+      next = await patch(upload, content.subarray(100_000, 200_000), 100_000);
+    }
+    assert.equal(next.status, 202);
+    assert.equal((await patch(upload, content.subarray(200_000), 200_000)).status, 202);
+    const done = await fetch(withQuery(upload, 'digest', digestOf(content)), { method: 'PUT' });
+    assert.equal(done.status, 201, await done.text());
+    const get = await fetch(`${berth.url}/v2/resume/abort/blobs/${digestOf(content)}`);
+    assert.deepEqual(Buffer.from(await get.arrayBuffer()), content);
+
+    // The server keeps serving other requests.
+    const other = randomBlob(10);
+    assert.equal(await pushBlob(berth.url, 'resume/abort', other), digestOf(other));
+  } finally {
+    await berth.stop();
+  }
+});
+
+test('a body aborted mid-PUT does not commit a partial blob', async () => {
+  const berth = await startTestBerth();
+  try {
+    const content = randomBlob(200_000);
+    const upload = await startUpload(berth.url, 'resume/abort-put');
+    const target = new URL(withQuery(upload, 'digest', digestOf(content)));
+    await new Promise<void>((resolve) => {
+      const req = httpRequest({
+        host: target.hostname,
+        port: target.port,
+        method: 'PUT',
+        path: `${target.pathname}${target.search}`,
+        agent: false,
+        headers: { 'Content-Length': content.length },
+      });
+      req.on('error', () => resolve());
+      req.on('close', () => resolve());
+      req.write(content.subarray(0, 50_000), () => setTimeout(() => req.destroy(), 100));
+    });
+    const head = await fetch(`${berth.url}/v2/resume/abort-put/blobs/${digestOf(content)}`, {
+      method: 'HEAD',
+    });
+    assert.equal(head.status, 404);
+    // The session is still there (or was dropped), never half-committed; a fresh push works.
+    assert.equal(await pushBlob(berth.url, 'resume/abort-put', content), digestOf(content));
+  } finally {
+    await berth.stop();
+  }
+});
