@@ -352,6 +352,10 @@ export class RegistryService {
       return await work();
     } catch (error) {
       this.hashes.delete(key);
+      // The upload's bytes vanished under this request: cancelled (or expired) by another request or node.
+      if (error instanceof StoreNotFoundError) {
+        throw new OciError('BLOB_UPLOAD_UNKNOWN', `blob upload unknown: ${session.id}`);
+      }
       throw error;
     } finally {
       this.busyUploads.delete(key);

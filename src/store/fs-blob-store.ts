@@ -92,16 +92,22 @@ export class FsBlobStore implements BlobStore {
       await unlink(source).catch(ignoreNotFound);
       return;
     }
-    // Cut off anything an interrupted chunk wrote past the accepted length, then make it durable.
-    await truncate(source, length);
-    const handle = await open(source, 'r+');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
     await mkdir(dirname(target), { recursive: true });
-    await rename(source, target);
+    try {
+      // Cut off anything an interrupted chunk wrote past the accepted length, then make it durable.
+      await truncate(source, length);
+      const handle = await open(source, 'r+');
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await rename(source, target);
+    } catch (error) {
+      // The upload was cancelled or purged while it was being verified.
+      if (isNotFound(error)) throw new StoreNotFoundError(`upload ${uploadId}`);
+      throw error;
+    }
     await syncDirectory(dirname(target));
   }
 
