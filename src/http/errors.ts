@@ -9,10 +9,22 @@ import { OciError } from '../errors/oci.js';
 export function sendOciError(error: unknown, request: FastifyRequest, reply: FastifyReply): void {
   const oci = toOciError(error, request);
   if (oci.status >= 500) request.log.error({ err: error }, 'request failed');
+  // A handler may have set a success response's headers before failing (a blob whose bytes vanished);
+  // an error must not carry them, least of all a year-long Cache-Control on a 404.
+  if (!reply.sent) for (const name of SUCCESS_HEADERS) reply.removeHeader(name);
   reply.code(oci.status).headers(oci.headers).header('Content-Type', 'application/json');
   if (request.method === 'HEAD') return void reply.send();
   reply.send(JSON.stringify(oci.toBody()));
 }
+
+const SUCCESS_HEADERS = [
+  'cache-control',
+  'etag',
+  'docker-content-digest',
+  'accept-ranges',
+  'content-range',
+  'content-length',
+];
 
 function toOciError(error: unknown, request: FastifyRequest): OciError {
   if (error instanceof OciError) return error;
