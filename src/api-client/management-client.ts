@@ -1,0 +1,253 @@
+import { ApiError, connectionErrorFrom } from './errors.js';
+import type {
+  NetworkAccessCheck,
+  NetworkDenials,
+  PrivateEndpointConnection,
+  PrivateEndpointConnectionPut,
+  Registry,
+  RegistryCreate,
+  RegistryCredentials,
+  RegistryEndpoints,
+  RegistryPatch,
+  RepositoryInfo,
+  TagInfo,
+  WhoAmI,
+} from './types.js';
+
+/** How the client proves who it is: an API key (Bearer), a user account (Basic), or nothing. */
+export type Credentials =
+  | { kind: 'apiKey'; apiKey: string }
+  | { kind: 'basic'; username: string; password: string }
+  | { kind: 'none' };
+
+export interface ManagementClientOptions {
+  /** Base URL of the management API, e.g. `http://127.0.0.1:5080`. */
+  server: string;
+  credentials: Credentials;
+  /** Injected for tests; the global `fetch` otherwise. */
+  fetch?: typeof fetch;
+  timeoutMs?: number;
+  userAgent?: string;
+}
+
+type Query = Record<string, string | number | undefined>;
+
+/** A typed client for Berth's management REST API (`/api/...`). Throws `ApiError` or `ConnectionError`. */
+export class ManagementClient {
+  readonly server: string;
+  private readonly credentials: Credentials;
+  private readonly fetchImpl: typeof fetch;
+  private readonly timeoutMs: number;
+  private readonly userAgent: string;
+
+  constructor(options: ManagementClientOptions) {
+    this.server = options.server.replace(/\/+$/, '');
+    this.credentials = options.credentials;
+    this.fetchImpl = options.fetch ?? globalThis.fetch;
+    this.timeoutMs = options.timeoutMs ?? 60_000;
+    this.userAgent = options.userAgent ?? 'berth-cli';
+  }
+
+  /** `GET /api/whoami` */
+  whoami(): Promise<WhoAmI> {
+    return this.request('GET', '/api/whoami');
+  }
+
+  /** `GET /api/registries` → the registries' list (unwrapped from `value`). */
+  async listRegistries(): Promise<Registry[]> {
+    return (await this.request<{ value: Registry[] }>('GET', '/api/registries')).value;
+  }
+
+  /** `GET /api/registries/{name}` */
+  getRegistry(name: string): Promise<Registry> {
+    return this.request('GET', registryPath(name));
+  }
+
+  /** `PUT /api/registries/{name}` (create or replace) */
+  putRegistry(name: string, body: RegistryCreate): Promise<Registry> {
+    return this.request('PUT', registryPath(name), { body });
+  }
+
+  /** `PATCH /api/registries/{name}`: only the given fields change. */
+  patchRegistry(name: string, body: RegistryPatch): Promise<Registry> {
+    return this.request('PATCH', registryPath(name), { body });
+  }
+
+  /** `DELETE /api/registries/{name}` */
+  async deleteRegistry(name: string): Promise<void> {
+    await this.request('DELETE', registryPath(name));
+  }
+
+  /** `GET /api/registries/{name}/endpoints` */
+  getEndpoints(name: string): Promise<RegistryEndpoints> {
+    return this.request('GET', `${registryPath(name)}/endpoints`);
+  }
+
+  /** `POST /api/registries/{name}/listCredentials` */
+  listCredentials(name: string): Promise<RegistryCredentials> {
+    return this.request('POST', `${registryPath(name)}/listCredentials`);
+  }
+
+  /** `POST /api/registries/{name}/regenerateCredential` */
+  regenerateCredential(name: string, passwordName: 'password' | 'password2'): Promise<RegistryCredentials> {
+    return this.request('POST', `${registryPath(name)}/regenerateCredential`, {
+      body: { name: passwordName },
+    });
+  }
+
+  /** One page of `GET /api/registries/{name}/repositories?n=&last=`. */
+  async listRepositories(name: string, page: { n?: number; last?: string } = {}): Promise<string[]> {
+    const query: Query = { n: page.n, last: page.last };
+    return (await this.request<{ value: string[] }>('GET', `${registryPath(name)}/repositories`, { query }))
+      .value;
+  }
+
+  /** `GET /api/registries/{name}/repositories/{repo}` */
+  getRepository(name: string, repository: string): Promise<RepositoryInfo> {
+    return this.request('GET', repositoryPath(name, repository));
+  }
+
+  /** `DELETE /api/registries/{name}/repositories/{repo}` */
+  async deleteRepository(name: string, repository: string): Promise<void> {
+    await this.request('DELETE', repositoryPath(name, repository));
+  }
+
+  /** `GET /api/registries/{name}/repositories/{repo}/tags` (unwrapped). */
+  async listTags(name: string, repository: string): Promise<TagInfo[]> {
+    return (await this.request<{ value: TagInfo[] }>('GET', `${repositoryPath(name, repository)}/tags`))
+      .value;
+  }
+
+  /** `DELETE /api/registries/{name}/repositories/{repo}/tags/{tag}` */
+  async deleteTag(name: string, repository: string, tag: string): Promise<void> {
+    await this.request('DELETE', `${repositoryPath(name, repository)}/tags/${encodeURIComponent(tag)}`);
+  }
+
+  /** `POST /api/registries/{name}/checkNetworkAccess` */
+  checkNetworkAccess(name: string, ip: string): Promise<NetworkAccessCheck> {
+    return this.request('POST', `${registryPath(name)}/checkNetworkAccess`, { body: { ip } });
+  }
+
+  /** `GET /api/registries/{name}/networkDenials?since=&ip=&limit=` */
+  listNetworkDenials(
+    name: string,
+    filter: { since?: string; ip?: string; limit?: number } = {},
+  ): Promise<NetworkDenials> {
+    return this.request('GET', `${registryPath(name)}/networkDenials`, { query: { ...filter } });
+  }
+
+  /** `GET /api/registries/{name}/privateEndpointConnections` (unwrapped). */
+  async listPrivateEndpointConnections(name: string): Promise<PrivateEndpointConnection[]> {
+    const path = `${registryPath(name)}/privateEndpointConnections`;
+    return (await this.request<{ value: PrivateEndpointConnection[] }>('GET', path)).value;
+  }
+
+  /** `GET /api/registries/{name}/privateEndpointConnections/{pe}` */
+  getPrivateEndpointConnection(name: string, connection: string): Promise<PrivateEndpointConnection> {
+    return this.request('GET', connectionPath(name, connection));
+  }
+
+  /** `PUT /api/registries/{name}/privateEndpointConnections/{pe}`: create, or change the state. */
+  putPrivateEndpointConnection(
+    name: string,
+    connection: string,
+    body: PrivateEndpointConnectionPut,
+  ): Promise<PrivateEndpointConnection> {
+    return this.request('PUT', connectionPath(name, connection), { body });
+  }
+
+  /** `DELETE /api/registries/{name}/privateEndpointConnections/{pe}` */
+  async deletePrivateEndpointConnection(name: string, connection: string): Promise<void> {
+    await this.request('DELETE', connectionPath(name, connection));
+  }
+
+  /** Sends one request and decodes the JSON answer; non-2xx answers become `ApiError`. */
+  async request<T>(
+    method: string,
+    path: string,
+    options: { body?: unknown; query?: Query } = {},
+  ): Promise<T> {
+    const url = new URL(this.server + path);
+    for (const [key, value] of Object.entries(options.query ?? {})) {
+      if (value !== undefined) url.searchParams.set(key, String(value));
+    }
+    const headers: Record<string, string> = { accept: 'application/json', 'user-agent': this.userAgent };
+    const auth = authorizationHeader(this.credentials);
+    if (auth) headers.authorization = auth;
+    if (options.body !== undefined) headers['content-type'] = 'application/json';
+
+    let response: Response;
+    try {
+      response = await this.fetchImpl(url, {
+        method,
+        headers,
+        ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (error) {
+      throw connectionErrorFrom(url.href, error);
+    }
+    const text = await response.text();
+    if (!response.ok) throw apiErrorFrom(response, text);
+    if (response.status === 204 || text === '') return undefined as T;
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new ApiError(
+        response.status,
+        'InvalidResponse',
+        `the server answered ${method} ${path} with invalid JSON`,
+      );
+    }
+  }
+}
+
+/** The `Authorization` header value for the given credentials, if any. */
+export function authorizationHeader(credentials: Credentials): string | undefined {
+  switch (credentials.kind) {
+    case 'apiKey':
+      return `Bearer ${credentials.apiKey}`;
+    case 'basic':
+      return `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
+    case 'none':
+      return undefined;
+  }
+}
+
+function apiErrorFrom(response: Response, text: string): ApiError {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  const error = (
+    body as { error?: { code?: unknown; message?: unknown; target?: unknown; details?: unknown } }
+  )?.error;
+  if (error && typeof error.code === 'string' && typeof error.message === 'string') {
+    return new ApiError(response.status, error.code, error.message, {
+      ...(typeof error.target === 'string' ? { target: error.target } : {}),
+      ...(Array.isArray(error.details) ? { details: error.details as ApiError['details'] } : {}),
+    });
+  }
+  const code = response.status === 404 ? 'ResourceNotFound' : `Http${response.status}`;
+  const summary = text.trim().slice(0, 200);
+  return new ApiError(
+    response.status,
+    code,
+    `the server answered ${response.status} ${response.statusText}${summary ? `: ${summary}` : ''}`,
+  );
+}
+
+function registryPath(name: string): string {
+  return `/api/registries/${encodeURIComponent(name)}`;
+}
+
+// Repository names contain '/', so they travel as one encoded path segment.
+function repositoryPath(name: string, repository: string): string {
+  return `${registryPath(name)}/repositories/${encodeURIComponent(repository)}`;
+}
+
+function connectionPath(name: string, connection: string): string {
+  return `${registryPath(name)}/privateEndpointConnections/${encodeURIComponent(connection)}`;
+}

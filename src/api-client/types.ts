@@ -1,0 +1,130 @@
+// The management API's resources as the client sees them (docs/management-api.md). Fields the CLI
+// does not interpret are kept as `unknown` so newer servers' additions pass through untouched.
+
+export type SkuName = 'Basic' | 'Standard' | 'Premium';
+export type DefaultAction = 'Allow' | 'Deny';
+export type PublicNetworkAccess = 'Enabled' | 'Disabled';
+export type NetworkRuleBypassOptions = 'AzureServices' | 'None';
+export type ConnectionStatus = 'Pending' | 'Approved' | 'Rejected' | 'Disconnected';
+
+/** One IP rule as the API stores it (ARM's wire name `value`). */
+export interface IpRule {
+  action: 'Allow';
+  value: string;
+}
+
+export interface NetworkRuleSet {
+  defaultAction: DefaultAction;
+  ipRules: IpRule[];
+}
+
+export interface PrivateEndpointConnection {
+  id: string;
+  name: string;
+  type: string;
+  properties: {
+    privateEndpoint: { address: string };
+    privateLinkServiceConnectionState: {
+      status: ConnectionStatus;
+      description?: string;
+      actionsRequired?: string;
+    };
+    provisioningState?: string;
+    [key: string]: unknown;
+  };
+}
+
+/** The settable properties of a registry (PUT/PATCH bodies). */
+export interface RegistrySettableProperties {
+  adminUserEnabled?: boolean;
+  anonymousPullEnabled?: boolean;
+  publicNetworkAccess?: PublicNetworkAccess;
+  networkRuleSet?: Partial<NetworkRuleSet>;
+  networkRuleBypassOptions?: NetworkRuleBypassOptions;
+}
+
+export interface Registry {
+  id: string;
+  name: string;
+  type: string;
+  sku: { name: SkuName; tier?: string };
+  properties: RegistrySettableProperties & {
+    loginServer: string;
+    creationDate: string;
+    provisioningState?: string;
+    privateEndpointConnections?: PrivateEndpointConnection[];
+    [key: string]: unknown;
+  };
+}
+
+/** Body of `PUT /api/registries/{name}`. */
+export interface RegistryCreate {
+  sku: { name: SkuName };
+  properties?: RegistrySettableProperties;
+}
+
+/** Body of `PATCH /api/registries/{name}`: any subset; objects merge, arrays replace. */
+export interface RegistryPatch {
+  sku?: { name: SkuName };
+  properties?: RegistrySettableProperties;
+}
+
+export interface RegistryEndpoints {
+  loginServer: string;
+  dataEndpoints: string[];
+  privateEndpoints: { name: string; address: string; state: ConnectionStatus }[];
+}
+
+export interface RegistryCredentials {
+  username: string;
+  passwords: { name: 'password' | 'password2'; value: string }[];
+}
+
+export interface RepositoryInfo {
+  registry: string;
+  name: string;
+  tagCount: number;
+  manifestCount: number;
+}
+
+export interface TagInfo {
+  name: string;
+  digest: string;
+}
+
+export interface NetworkAccessCheck {
+  ip: string;
+  allowed: boolean;
+  reason?: string;
+  via?: string;
+  matchedRule?: string;
+  message?: string;
+}
+
+export interface NetworkDenial {
+  time: string;
+  clientIp: string;
+  method: string;
+  path: string;
+  reason: string;
+  entry: unknown;
+}
+
+export interface NetworkDenials {
+  value: NetworkDenial[];
+  countsByIp: { clientIp: string; count: number; lastSeen: string }[];
+}
+
+export interface WhoAmI {
+  name: string;
+  kind: string;
+  roles: { registry: string; role: string }[];
+}
+
+/** Body of `PUT .../privateEndpointConnections/{pe}`. */
+export interface PrivateEndpointConnectionPut {
+  properties: {
+    privateEndpoint?: { address: string };
+    privateLinkServiceConnectionState?: { status: ConnectionStatus; description?: string };
+  };
+}
