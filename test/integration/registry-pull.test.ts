@@ -1,3 +1,5 @@
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
@@ -207,4 +209,15 @@ test('a large blob streams back intact', async () => {
   assert.equal(digestOf(body), digest);
   const tail = await fetch(`${berth.url}/v2/pull/large/blobs/${digest}`, { headers: { Range: 'bytes=-17' } });
   assert.deepEqual(Buffer.from(await tail.arrayBuffer()), content.subarray(content.length - 17));
+});
+
+test('a blob whose bytes vanished from storage is a 404 without caching headers', async () => {
+  const digest = await pushBlob(berth.url, 'pull/vanished', randomBlob(100));
+  const encoded = digest.slice('sha256:'.length);
+  rmSync(join(berth.dataDir, 'blobs', 'default', 'blobs', 'sha256', encoded.slice(0, 2), encoded));
+  const res = await fetch(`${berth.url}/v2/pull/vanished/blobs/${digest}`);
+  await expectError(res, 404, 'BLOB_UNKNOWN');
+  assert.equal(res.headers.get('cache-control'), null);
+  assert.equal(res.headers.get('etag'), null);
+  assert.equal(res.headers.get('docker-content-digest'), null);
 });

@@ -228,3 +228,33 @@ test('a body aborted mid-PUT does not commit a partial blob', async () => {
     await berth.stop();
   }
 });
+
+test('cancelling an upload while its PUT is verifying never yields a 500', async () => {
+  const berth = await startTestBerth();
+  try {
+    // sha512 is verified by re-reading the upload, which leaves a window for the DELETE to land in.
+    const content = randomBlob(16 * 1024 * 1024);
+    const digest = digestOf(content, 'sha512');
+    for (let round = 0; round < 2; round++) {
+      const upload = await startUpload(berth.url, 'resume/cancel-race');
+      assert.equal((await fetch(upload, { method: 'PATCH', body: bytes(content) })).status, 202);
+      const put = fetch(withQuery(upload, 'digest', digest), { method: 'PUT' });
+      await sleep(5);
+      const [done, cancel] = await Promise.all([put, fetch(upload, { method: 'DELETE' })]);
+      const text = await done.text();
+      assert.ok([201, 404].includes(done.status), `PUT ${done.status}: ${text}`);
+      assert.ok([204, 404].includes(cancel.status), `DELETE ${cancel.status}`);
+      const head = await fetch(`${berth.url}/v2/resume/cancel-race/blobs/${digest}`, { method: 'HEAD' });
+      if (done.status === 201) assert.equal(head.status, 200);
+      else assert.equal(JSON.parse(text).errors[0].code, 'BLOB_UPLOAD_UNKNOWN');
+      if (head.status === 200) {
+        assert.equal(
+          (await fetch(`${berth.url}/v2/resume/cancel-race/blobs/${digest}`, { method: 'DELETE' })).status,
+          202,
+        );
+      }
+    }
+  } finally {
+    await berth.stop();
+  }
+});
