@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { DEFAULT_SKU_PLANS, type SkuName, type SkuPlans } from './management/skus.js';
+import { InvalidIpRuleError, normalizeIpRules } from './network/index.js';
 
 /** Everything Berth reads at start-up. Defaults < config file < environment variables. */
 export interface BerthConfig {
@@ -12,8 +14,18 @@ export interface BerthConfig {
   domain: string;
   /** The registry served to hosts that name none; created on first start. */
   defaultRegistry: string;
+  /** SKU of the default registry when Berth creates it. */
+  defaultRegistrySku: SkuName;
   tls?: { certFile: string; keyFile: string };
   logLevel: string;
+  /** Peers whose X-Forwarded-For / Forwarded headers (and PROXY protocol headers) are believed. */
+  trustedProxies: string[];
+  /** Whether public listeners expect a PROXY protocol header from trusted proxies. */
+  proxyProtocol: boolean;
+  /** Owner account password on first start; otherwise a random one is printed once. */
+  adminPassword?: string;
+  /** Plans per SKU; operators may change any limit. */
+  skus: SkuPlans;
   registry: {
     maxManifestBytes: number;
     deleteEnabled: boolean;
@@ -28,7 +40,11 @@ export const DEFAULT_CONFIG: BerthConfig = {
   dataDir: './data',
   domain: 'localhost',
   defaultRegistry: 'default',
+  defaultRegistrySku: 'Premium',
   logLevel: 'info',
+  trustedProxies: [],
+  proxyProtocol: false,
+  skus: DEFAULT_SKU_PLANS,
   registry: {
     maxManifestBytes: 4 * 1024 * 1024,
     deleteEnabled: true,
@@ -46,6 +62,7 @@ export class ConfigError extends Error {}
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): BerthConfig {
   const config: BerthConfig = structuredClone(DEFAULT_CONFIG);
+  if (env.BERTH_DEFAULT_REGISTRY_SKU) config.defaultRegistrySku = env.BERTH_DEFAULT_REGISTRY_SKU as SkuName;
   const file = env.BERTH_CONFIG ?? (exists('berth.config.json') ? 'berth.config.json' : undefined);
   if (file) mergeFile(config, file);
   applyEnv(config, env);
@@ -60,22 +77,41 @@ function mergeFile(config: BerthConfig, file: string): void {
   } catch (error) {
     throw new ConfigError(`cannot read config file ${file}: ${(error as Error).message}`);
   }
-  if (typeof parsed !== 'object' || parsed === null) throw new ConfigError(`config file ${file} must hold a JSON object`);
-  const { registry, ...rest } = parsed as Partial<BerthConfig>;
+  if (typeof parsed !== 'object' || parsed === null)
+    throw new ConfigError(`config file ${file} must hold a JSON object`);
+  const { registry, skus, ...rest } = parsed as Partial<BerthConfig>;
   Object.assign(config, rest);
   if (registry) Object.assign(config.registry, registry);
+  if (skus) {
+    for (const [name, plan] of Object.entries(skus)) {
+      const current = (config.skus as Record<string, SkuPlans[SkuName] | undefined>)[name];
+      if (!current) throw new ConfigError(`skus.${name}: unknown SKU (use Basic, Standard or Premium)`);
+      Object.assign(current, plan);
+    }
+  }
   if (typeof config.listen === 'string') config.listen = [config.listen];
 }
 
 function applyEnv(config: BerthConfig, env: NodeJS.ProcessEnv): void {
   const str = (name: string) => (env[name] !== undefined && env[name] !== '' ? env[name] : undefined);
   const listen = str('BERTH_LISTEN');
-  if (listen) config.listen = listen.split(',').map((s) => s.trim()).filter(Boolean);
+  if (listen)
+    config.listen = listen
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
   config.managementListen = str('BERTH_MANAGEMENT_LISTEN') ?? config.managementListen;
   config.dataDir = str('BERTH_DATA_DIR') ?? config.dataDir;
   config.domain = str('BERTH_DOMAIN') ?? config.domain;
   config.defaultRegistry = str('BERTH_DEFAULT_REGISTRY') ?? config.defaultRegistry;
   config.logLevel = str('BERTH_LOG_LEVEL') ?? config.logLevel;
+  const proxies = str('BERTH_TRUSTED_PROXIES');
+  if (proxies)
+    config.trustedProxies = proxies
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+  config.adminPassword = str('BERTH_ADMIN_PASSWORD') ?? config.adminPassword;
   const cert = str('BERTH_TLS_CERT');
   const key = str('BERTH_TLS_KEY');
   if (cert || key) config.tls = { certFile: cert ?? '', keyFile: key ?? '' };
@@ -91,6 +127,7 @@ function applyEnv(config: BerthConfig, env: NodeJS.ProcessEnv): void {
     if (!['true', 'false', '1', '0'].includes(value)) throw new ConfigError(`${name} must be true or false`);
     return value === 'true' || value === '1';
   };
+  config.proxyProtocol = bool('BERTH_PROXY_PROTOCOL') ?? config.proxyProtocol;
   config.registry.maxManifestBytes = int('BERTH_MAX_MANIFEST_BYTES') ?? config.registry.maxManifestBytes;
   config.registry.uploadTtlSeconds = int('BERTH_UPLOAD_TTL_SECONDS') ?? config.registry.uploadTtlSeconds;
   config.registry.deleteEnabled = bool('BERTH_DELETE_ENABLED') ?? config.registry.deleteEnabled;
@@ -104,9 +141,18 @@ function validate(config: BerthConfig): void {
     throw new ConfigError('TLS needs both a certificate and a key file (BERTH_TLS_CERT and BERTH_TLS_KEY)');
   }
   if (!/^[a-z0-9]{5,50}$/.test(config.defaultRegistry)) {
-    throw new ConfigError(`defaultRegistry '${config.defaultRegistry}' must be 5-50 lower-case letters and digits`);
+    throw new ConfigError(
+      `defaultRegistry '${config.defaultRegistry}' must be 5-50 lower-case letters and digits`,
+    );
   }
-  if (config.registry.maxManifestBytes < 1024) throw new ConfigError('registry.maxManifestBytes must be at least 1024');
+  try {
+    normalizeIpRules(config.trustedProxies);
+  } catch (error) {
+    if (error instanceof InvalidIpRuleError) throw new ConfigError(`trustedProxies: ${error.message}`);
+    throw error;
+  }
+  if (config.registry.maxManifestBytes < 1024)
+    throw new ConfigError('registry.maxManifestBytes must be at least 1024');
 }
 
 /** Splits `host:port` (IPv6 in brackets) into its parts. */

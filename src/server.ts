@@ -2,11 +2,22 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
+import { IdentityService, OWNER_NAME } from './auth/identities.js';
 import { parseListen, type BerthConfig } from './config.js';
 import { buildDataPlane } from './http/data-plane.js';
+import { NetworkGuard } from './http/guard.js';
+import { buildManagementApi } from './http/management-api.js';
+import { PrivateEndpointListeners } from './http/private-endpoint-listeners.js';
+import { proxyProtocolServerFactory } from './http/proxy-protocol-server.js';
+import { NetworkAccessService, type EntryPoint } from './management/network-access.js';
+import { PrivateEndpointManager } from './management/private-endpoints.js';
+import { RegistryManager } from './management/registries.js';
+import { defaultSettings } from './management/registry-model.js';
+import { compileIpRules } from './network/index.js';
 import { RegistryDirectory } from './registry/directory.js';
 import { RegistryService } from './registry/service.js';
 import { FsBlobStore } from './store/fs-blob-store.js';
+import { SqliteManagementStore } from './store/sqlite-management-store.js';
 import { SqliteMetadataStore } from './store/sqlite-metadata-store.js';
 import type { BlobStore, MetadataStore } from './store/types.js';
 
@@ -14,9 +25,16 @@ import type { BlobStore, MetadataStore } from './store/types.js';
 export interface RunningBerth {
   /** `http(s)://host:port` of each public data-plane listener, in configuration order. */
   urls: string[];
+  /** `http://host:port` of the management API. */
+  managementUrl: string;
+  /** The owner password Berth generated on first start (undefined when it was configured or existed). */
+  generatedAdminPassword: string | undefined;
   meta: MetadataStore;
   blobs: BlobStore;
   service: RegistryService;
+  registries: RegistryManager;
+  identities: IdentityService;
+  access: NetworkAccessService;
   logger: Logger;
   close(): Promise<void>;
 }
@@ -26,57 +44,136 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
   const log = logger ?? pino({ level: config.logLevel, base: { service: 'berth' } });
   mkdirSync(config.dataDir, { recursive: true });
   const meta = new SqliteMetadataStore(join(config.dataDir, 'metadata.db'));
+  const management = new SqliteManagementStore(join(config.dataDir, 'metadata.db'));
   const blobs = new FsBlobStore(join(config.dataDir, 'blobs'));
-  await meta.createRegistry({ name: config.defaultRegistry, createdAt: new Date(), properties: {} });
-  const directory = new RegistryDirectory(meta, config.domain, config.defaultRegistry);
-  await directory.start();
-  const service = new RegistryService(meta, blobs, {
-    maxManifestBytes: config.registry.maxManifestBytes,
-    deleteEnabled: config.registry.deleteEnabled,
-    automaticContentDiscovery: config.registry.automaticContentDiscovery,
-    uploadTtlMs: config.registry.uploadTtlSeconds * 1000,
-  });
+  const cleanups: (() => Promise<void> | void)[] = [() => meta.close(), () => management.close()];
+  const closeAll = async () => {
+    for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
+  };
 
-  const https = config.tls
-    ? { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) }
-    : undefined;
-  const apps: FastifyInstance[] = [];
-  const urls: string[] = [];
   try {
-    for (const address of config.listen) {
-      const app = buildDataPlane({ service, directory, logger: log, ...(https ? { https } : {}) });
-      apps.push(app);
-      const { host, port } = parseListen(address);
-      await app.listen({ host, port });
-      const bound = app.server.address();
-      const boundPort = typeof bound === 'object' && bound ? bound.port : port;
-      urls.push(`${https ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${boundPort}`);
+    await meta.createRegistry({
+      name: config.defaultRegistry,
+      createdAt: new Date(),
+      properties: { ...defaultSettings(config.defaultRegistry, config.defaultRegistrySku) },
+    });
+    const identities = new IdentityService(management);
+    const generatedAdminPassword = await identities.bootstrapOwner(config.adminPassword);
+    if (generatedAdminPassword) {
+      // Printed once, on the console rather than the log, so it does not end up in log storage.
+      process.stderr.write(
+        `\nberth: created the owner account '${OWNER_NAME}' with password: ${generatedAdminPassword}\n` +
+          `berth: it is shown only now; set BERTH_ADMIN_PASSWORD on first start to choose it instead.\n\n`,
+      );
     }
+    const directory = new RegistryDirectory(meta, config.domain, config.defaultRegistry);
+    await directory.start();
+    cleanups.push(() => directory.stop());
+    const service = new RegistryService(meta, blobs, {
+      maxManifestBytes: config.registry.maxManifestBytes,
+      deleteEnabled: config.registry.deleteEnabled,
+      automaticContentDiscovery: config.registry.automaticContentDiscovery,
+      uploadTtlMs: config.registry.uploadTtlSeconds * 1000,
+    });
+    const access = new NetworkAccessService(meta, management, log);
+    access.start();
+    cleanups.push(() => access.stop());
+    const trustedProxies = compileIpRules(config.trustedProxies);
+    const https = config.tls
+      ? { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) }
+      : undefined;
+
+    const dataPlane = (entry: EntryPoint, fixedRegistry?: string): FastifyInstance => {
+      const guard = new NetworkGuard({ access, identities, trustedProxies, entry });
+      const app = buildDataPlane({
+        service,
+        directory,
+        logger: log,
+        guard,
+        ...(fixedRegistry ? { fixedRegistry } : {}),
+        ...(https ? { https } : {}),
+        ...(config.proxyProtocol && entry.kind === 'public'
+          ? { serverFactory: proxyProtocolServerFactory(trustedProxies, https) }
+          : {}),
+      });
+      app.addHook('onClose', async () => guard.close());
+      return app;
+    };
+
+    const urls: string[] = [];
+    for (const address of config.listen) {
+      const app = dataPlane({ kind: 'public' });
+      cleanups.push(() => app.close());
+      urls.push(await listen(app, address, https ? 'https' : 'http'));
+    }
+
+    const registries = new RegistryManager(
+      meta,
+      blobs,
+      management,
+      management,
+      config.skus,
+      config.domain,
+      config.defaultRegistry,
+    );
+    const peListeners = new PrivateEndpointListeners(
+      meta,
+      (registry, connectionName) => dataPlane({ kind: 'private', connectionName }, registry),
+      log,
+    );
+    await peListeners.start();
+    cleanups.push(() => peListeners.stop());
+    const privateEndpoints = new PrivateEndpointManager(registries, peListeners, [
+      ...config.listen,
+      config.managementListen,
+    ]);
+
+    const api = buildManagementApi({
+      registries,
+      privateEndpoints,
+      access,
+      identities,
+      meta,
+      audit: management,
+      trustedProxies,
+      dataEndpoints: urls,
+      logger: log,
+    });
+    cleanups.push(() => api.close());
+    const managementUrl = await listen(api, config.managementListen, 'http');
+
+    // Abandoned uploads are purged on a timer; the interval follows the TTL so short TTLs (tests) work.
+    const purgeEvery = Math.max(1000, Math.min(10 * 60_000, config.registry.uploadTtlSeconds * 250));
+    const purgeTimer = setInterval(() => {
+      service.purgeStaleUploads().catch((err: unknown) => log.error({ err }, 'upload purge failed'));
+    }, purgeEvery);
+    purgeTimer.unref();
+    cleanups.push(() => clearInterval(purgeTimer));
+
+    log.info({ urls, managementUrl, dataDir: config.dataDir }, 'berth started');
+    return {
+      urls,
+      managementUrl,
+      generatedAdminPassword,
+      meta,
+      blobs,
+      service,
+      registries,
+      identities,
+      access,
+      logger: log,
+      close: closeAll,
+    };
   } catch (error) {
-    await Promise.allSettled(apps.map((app) => app.close()));
-    await meta.close();
+    await closeAll();
     throw error;
   }
+}
 
-  // Abandoned uploads are purged on a timer; the interval follows the TTL so short TTLs (tests) work.
-  const purgeEvery = Math.max(1000, Math.min(10 * 60_000, config.registry.uploadTtlSeconds * 250));
-  const purgeTimer = setInterval(() => {
-    service.purgeStaleUploads().catch((err: unknown) => log.error({ err }, 'upload purge failed'));
-  }, purgeEvery);
-  purgeTimer.unref();
-
-  log.info({ urls, dataDir: config.dataDir }, 'berth started');
-  return {
-    urls,
-    meta,
-    blobs,
-    service,
-    logger: log,
-    async close() {
-      clearInterval(purgeTimer);
-      directory.stop();
-      await Promise.allSettled(apps.map((app) => app.close()));
-      await meta.close();
-    },
-  };
+async function listen(app: FastifyInstance, address: string, scheme: 'http' | 'https'): Promise<string> {
+  const { host, port } = parseListen(address);
+  await app.listen({ host, port });
+  const bound = app.server.address();
+  const boundPort = typeof bound === 'object' && bound ? bound.port : port;
+  return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
 }

@@ -7,7 +7,10 @@ export const OCI_ERROR_CODES = {
   BLOB_UPLOAD_INVALID: { status: 400, message: 'blob upload invalid' },
   BLOB_UPLOAD_UNKNOWN: { status: 404, message: 'blob upload unknown to registry' },
   DIGEST_INVALID: { status: 400, message: 'provided digest did not match uploaded content' },
-  MANIFEST_BLOB_UNKNOWN: { status: 404, message: 'manifest references a manifest or blob unknown to registry' },
+  MANIFEST_BLOB_UNKNOWN: {
+    status: 404,
+    message: 'manifest references a manifest or blob unknown to registry',
+  },
   MANIFEST_INVALID: { status: 400, message: 'manifest invalid' },
   MANIFEST_UNKNOWN: { status: 404, message: 'manifest unknown to registry' },
   NAME_INVALID: { status: 400, message: 'invalid repository name' },
@@ -49,7 +52,10 @@ export class OciError extends Error {
 
   /** The spec's response body for this error. */
   toBody(): { errors: { code: string; message: string; detail?: unknown }[] } {
-    const entry: { code: string; message: string; detail?: unknown } = { code: this.code, message: this.message };
+    const entry: { code: string; message: string; detail?: unknown } = {
+      code: this.code,
+      message: this.message,
+    };
     if (this.detail !== undefined) entry.detail = this.detail;
     return { errors: [entry] };
   }

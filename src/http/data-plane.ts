@@ -4,23 +4,34 @@ import { OciError } from '../errors/oci.js';
 import type { RegistryDirectory } from '../registry/directory.js';
 import { assertRepositoryName } from '../registry/names.js';
 import type { RegistryService } from '../registry/service.js';
-import { cancelUpload, completeUpload, deleteBlob, getBlob, getUploadStatus, patchUpload, startUpload } from './v2/blobs.js';
-import type { V2Context } from './v2/context.js';
+import {
+  cancelUpload,
+  completeUpload,
+  deleteBlob,
+  getBlob,
+  getUploadStatus,
+  patchUpload,
+  startUpload,
+} from './v2/blobs.js';
+import { hasBody, type V2Context } from './v2/context.js';
 import { listCatalog, listTags } from './v2/discovery.js';
 import { deleteManifest, getManifest, getReferrers, putManifest } from './v2/manifests.js';
 import { parseV2Path, type V2Route } from './v2/routes.js';
 import { sendOciError } from './errors.js';
-
-/** Runs before anything else on every data-plane request; throws (e.g. `DENIED`) to refuse it. */
-export type RequestGuard = (request: FastifyRequest, registry: string) => void | Promise<void>;
+import type { NetworkGuard } from './guard.js';
 
 export interface DataPlaneOptions {
   service: RegistryService;
+  /** Maps Host to a registry (public listeners). */
   directory: RegistryDirectory;
+  /** A private endpoint's listener serves only its own registry, whatever the Host says. */
+  fixedRegistry?: string;
   logger: Logger;
-  /** The network guard, once it exists; absent means every client may connect. */
-  guard?: RequestGuard;
+  /** The network guard; absent means every client may connect (used only by unit-level tests). */
+  guard?: NetworkGuard;
   https?: { key: Buffer; cert: Buffer };
+  /** Wraps the HTTP server's connections, e.g. to read a PROXY protocol header first. */
+  serverFactory?: FastifyServerOptions['serverFactory'];
 }
 
 declare module 'fastify' {
@@ -42,23 +53,31 @@ export function buildDataPlane(options: DataPlaneOptions): FastifyInstance {
     // Uploads of large layers take as long as they take; timeouts apply to idle sockets only.
     requestTimeout: 0,
     return503OnClosing: true,
-    maxParamLength: 1024,
+    routerOptions: { maxParamLength: 1024 },
     ...(options.https ? { https: options.https } : {}),
+    ...(options.serverFactory ? { serverFactory: options.serverFactory } : {}),
   };
   const app = Fastify(serverOptions) as unknown as FastifyInstance;
   // Bodies are streamed by the handlers themselves (blobs, chunks, manifests), never parsed or buffered here.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined));
   app.decorateRequest('registry', '');
+  app.decorateRequest('clientAddress', undefined);
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('Docker-Distribution-API-Version', 'registry/2.0');
-    request.registry = options.directory.resolve(request.headers.host);
-    if (options.guard) await options.guard(request, request.registry);
+    request.registry = options.fixedRegistry ?? options.directory.resolve(request.headers.host);
+    if (options.guard) await options.guard.check(request, request.registry);
   });
   app.setErrorHandler((error, request, reply) => sendOciError(error, request, reply));
   app.setNotFoundHandler((request, reply) =>
-    sendOciError(new OciError('UNSUPPORTED', `no such endpoint: ${request.method} ${pathOf(request.url)}`, undefined, { status: 404 }), request, reply),
+    sendOciError(
+      new OciError('UNSUPPORTED', `no such endpoint: ${request.method} ${pathOf(request.url)}`, undefined, {
+        status: 404,
+      }),
+      request,
+      reply,
+    ),
   );
 
   const handle = async (request: FastifyRequest, reply: import('fastify').FastifyReply) => {
@@ -66,7 +85,10 @@ export function buildDataPlane(options: DataPlaneOptions): FastifyInstance {
     const queryStart = url.indexOf('?');
     const path = queryStart === -1 ? url : url.slice(0, queryStart);
     const route = parseV2Path(path.slice('/v2'.length));
-    if (!route) throw new OciError('UNSUPPORTED', `no such endpoint: ${request.method} ${path}`, undefined, { status: 404 });
+    if (!route)
+      throw new OciError('UNSUPPORTED', `no such endpoint: ${request.method} ${path}`, undefined, {
+        status: 404,
+      });
     const ctx: V2Context = {
       request,
       reply,
@@ -74,6 +96,8 @@ export function buildDataPlane(options: DataPlaneOptions): FastifyInstance {
       repository: 'name' in route ? assertRepositoryName(route.name) : '',
       query: new URLSearchParams(queryStart === -1 ? '' : url.slice(queryStart + 1)),
       service: options.service,
+      // Bodies go through the guard so a rule change can cut an upload off mid-way.
+      body: options.guard && hasBody(request) ? options.guard.guardBody(request) : request.raw,
     };
     await dispatch(route, request.method, ctx);
     // Async handlers that send (possibly a stream) must return the reply, or fastify sends again.
@@ -88,7 +112,11 @@ async function dispatch(route: V2Route, method: string, ctx: V2Context): Promise
   const head = method === 'HEAD';
   switch (route.kind) {
     case 'base':
-      if (method === 'GET' || head) return void ctx.reply.code(200).header('Content-Type', 'application/json').send(head ? undefined : '{}');
+      if (method === 'GET' || head)
+        return void ctx.reply
+          .code(200)
+          .header('Content-Type', 'application/json')
+          .send(head ? undefined : '{}');
       break;
     case 'catalog':
       if (method === 'GET') return listCatalog(ctx);

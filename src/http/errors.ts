@@ -34,12 +34,18 @@ function toOciError(error: unknown, request: FastifyRequest): OciError {
     return new OciError(code, (error as Error).message, undefined, { status });
   }
   if (isClientAbort(error)) {
-    return new OciError('BLOB_UPLOAD_INVALID', 'the request body ended before it was complete', undefined, { status: 400 });
+    return new OciError('BLOB_UPLOAD_INVALID', 'the request body ended before it was complete', undefined, {
+      status: 400,
+    });
   }
   return new OciError('UNKNOWN', 'internal error', { requestId: request.id });
 }
 
 function isClientAbort(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  return code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || (error as Error | undefined)?.message === 'aborted';
+  return (
+    code === 'ECONNRESET' ||
+    code === 'ERR_STREAM_PREMATURE_CLOSE' ||
+    (error as Error | undefined)?.message === 'aborted'
+  );
 }

@@ -1,5 +1,11 @@
 import { OciError } from '../errors/oci.js';
-import { IMAGE_MANIFEST_TYPES, INDEX_TYPES, DOCKER_SCHEMA1_TYPES, MANIFEST_TYPES, MediaType } from './media-types.js';
+import {
+  IMAGE_MANIFEST_TYPES,
+  INDEX_TYPES,
+  DOCKER_SCHEMA1_TYPES,
+  MANIFEST_TYPES,
+  MediaType,
+} from './media-types.js';
 import { parseDigest } from './names.js';
 
 /** An OCI content descriptor, validated. */
@@ -55,7 +61,11 @@ export function parseManifest(content: Buffer, contentType: string | undefined):
     parsed.blobs = [config, ...layers.filter((layer) => !isForeign(layer))];
     const artifactType = optionalString(document.artifactType, 'artifactType');
     if (artifactType !== undefined) mediaTypeOf(artifactType, 'artifactType');
-    if (artifactType === undefined && config.mediaType === MediaType.OciEmpty && mediaType === MediaType.OciManifest) {
+    if (
+      artifactType === undefined &&
+      config.mediaType === MediaType.OciEmpty &&
+      mediaType === MediaType.OciManifest
+    ) {
       // Spec: an artifact with the empty config MUST set artifactType.
       throw invalid('artifactType must be set when config.mediaType is application/vnd.oci.empty.v1+json');
     }
@@ -74,7 +84,11 @@ export function parseManifest(content: Buffer, contentType: string | undefined):
   return parsed;
 }
 
-function resolveMediaType(document: Record<string, unknown>, declared: string | undefined, headerType: string | undefined): string {
+function resolveMediaType(
+  document: Record<string, unknown>,
+  declared: string | undefined,
+  headerType: string | undefined,
+): string {
   for (const candidate of [declared, headerType]) {
     if (candidate !== undefined && DOCKER_SCHEMA1_TYPES.has(candidate)) {
       throw invalid('Docker schema 1 manifests are not supported; push schema 2 or OCI');
@@ -142,7 +156,8 @@ function isForeign(layer: Descriptor): boolean {
 }
 
 function mediaTypeOf(value: string, field: string): string {
-  if (!MEDIA_TYPE_RE.test(value)) throw invalid(`${field} '${value.slice(0, 200)}' is not a valid media type`);
+  if (!MEDIA_TYPE_RE.test(value))
+    throw invalid(`${field} '${value.slice(0, 200)}' is not a valid media type`);
   return value;
 }
 

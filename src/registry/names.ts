@@ -27,7 +27,9 @@ export function isValidRepositoryName(name: string): boolean {
 /** Throws NAME_INVALID unless `name` is a valid repository name. */
 export function assertRepositoryName(name: string): string {
   if (!isValidRepositoryName(name)) {
-    throw new OciError('NAME_INVALID', `invalid repository name '${truncate(name)}'`, { name: truncate(name) });
+    throw new OciError('NAME_INVALID', `invalid repository name '${truncate(name)}'`, {
+      name: truncate(name),
+    });
   }
   return name;
 }

@@ -2,7 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { OciError } from '../errors/oci.js';
 import { StoreNotFoundError } from '../store/errors.js';
-import type { BlobStore, ByteRange, ManifestRecord, MetadataStore, ReferrerDescriptor, UploadSession } from '../store/types.js';
+import type {
+  BlobStore,
+  ByteRange,
+  ManifestRecord,
+  MetadataStore,
+  ReferrerDescriptor,
+  UploadSession,
+} from '../store/types.js';
 import { createDigestHash, digestOf } from './digest.js';
 import { parseManifest } from './manifest.js';
 import { parseDigest, parseReference, type Digest } from './names.js';
@@ -49,9 +56,11 @@ export class RegistryService {
   /** Resolves a tag or digest to a stored manifest. */
   async getManifest(registry: string, repository: string, reference: string): Promise<ManifestRecord> {
     const ref = parseReference(reference);
-    const digest = ref.kind === 'tag' ? await this.meta.resolveTag(registry, repository, ref.tag) : ref.digest.text;
+    const digest =
+      ref.kind === 'tag' ? await this.meta.resolveTag(registry, repository, ref.tag) : ref.digest.text;
     const manifest = digest && (await this.meta.getManifest(registry, repository, digest));
-    if (!manifest) throw await this.unknown(registry, repository, 'MANIFEST_UNKNOWN', `manifest unknown: ${reference}`);
+    if (!manifest)
+      throw await this.unknown(registry, repository, 'MANIFEST_UNKNOWN', `manifest unknown: ${reference}`);
     return manifest;
   }
 
@@ -67,14 +76,22 @@ export class RegistryService {
     const algorithm = ref.kind === 'digest' ? ref.digest.algorithm : 'sha256';
     const digest = digestOf(content, algorithm);
     if (ref.kind === 'digest' && ref.digest.text !== digest) {
-      throw new OciError('DIGEST_INVALID', `manifest digest ${digest} does not match the reference ${reference}`, {
-        expected: reference,
-        actual: digest,
-      });
+      throw new OciError(
+        'DIGEST_INVALID',
+        `manifest digest ${digest} does not match the reference ${reference}`,
+        {
+          expected: reference,
+          actual: digest,
+        },
+      );
     }
     const parsed = parseManifest(content, contentType);
 
-    const linked = await this.meta.linkedBlobs(registry, repository, parsed.blobs.map((b) => b.digest));
+    const linked = await this.meta.linkedBlobs(
+      registry,
+      repository,
+      parsed.blobs.map((b) => b.digest),
+    );
     for (const blob of parsed.blobs) {
       const size = linked.get(blob.digest);
       if (size === undefined) {
@@ -83,12 +100,20 @@ export class RegistryService {
         });
       }
       if (size !== blob.size) {
-        throw new OciError('MANIFEST_INVALID', `descriptor size ${blob.size} of ${blob.digest} does not match the blob's size ${size}`, {
-          digest: blob.digest,
-        });
+        throw new OciError(
+          'MANIFEST_INVALID',
+          `descriptor size ${blob.size} of ${blob.digest} does not match the blob's size ${size}`,
+          {
+            digest: blob.digest,
+          },
+        );
       }
     }
-    const children = await this.meta.existingManifests(registry, repository, parsed.manifests.map((m) => m.digest));
+    const children = await this.meta.existingManifests(
+      registry,
+      repository,
+      parsed.manifests.map((m) => m.digest),
+    );
     for (const child of parsed.manifests) {
       if (!children.has(child.digest)) {
         throw new OciError('MANIFEST_BLOB_UNKNOWN', `manifest unknown to repository: ${child.digest}`, {
@@ -122,11 +147,16 @@ export class RegistryService {
       ref.kind === 'tag'
         ? await this.meta.deleteTag(registry, repository, ref.tag)
         : await this.meta.deleteManifest(registry, repository, ref.digest.text);
-    if (!removed) throw await this.unknown(registry, repository, 'MANIFEST_UNKNOWN', `manifest unknown: ${reference}`);
+    if (!removed)
+      throw await this.unknown(registry, repository, 'MANIFEST_UNKNOWN', `manifest unknown: ${reference}`);
   }
 
   /** Size of a blob the repository can see. Manifests are blobs too, as in distribution. */
-  async statBlob(registry: string, repository: string, digestText: string): Promise<{ digest: string; size: number }> {
+  async statBlob(
+    registry: string,
+    repository: string,
+    digestText: string,
+  ): Promise<{ digest: string; size: number }> {
     const digest = parseDigest(digestText).text;
     const linked = await this.meta.linkedBlob(registry, repository, digest);
     if (linked) return { digest, size: linked.size };
@@ -141,12 +171,15 @@ export class RegistryService {
       ? undefined
       : await this.meta.getManifest(registry, repository, digest);
     if (manifest) {
-      return Readable.from([range ? manifest.content.subarray(range.start, range.end + 1) : manifest.content]);
+      return Readable.from([
+        range ? manifest.content.subarray(range.start, range.end + 1) : manifest.content,
+      ]);
     }
     try {
       return await this.blobs.open(registry, digest, range);
     } catch (error) {
-      if (error instanceof StoreNotFoundError) throw new OciError('BLOB_UNKNOWN', `blob unknown to registry: ${digest}`);
+      if (error instanceof StoreNotFoundError)
+        throw new OciError('BLOB_UNKNOWN', `blob unknown to registry: ${digest}`);
       throw error;
     }
   }
@@ -174,7 +207,12 @@ export class RegistryService {
    * (or, with automatic content discovery, when any repository of the registry has it). Returns
    * undefined when it cannot mount, and the caller starts a normal upload.
    */
-  async mountBlob(registry: string, repository: string, digestText: string, from?: string): Promise<string | undefined> {
+  async mountBlob(
+    registry: string,
+    repository: string,
+    digestText: string,
+    from?: string,
+  ): Promise<string | undefined> {
     const digest = parseDigest(digestText).text;
     const source =
       from !== undefined
@@ -188,7 +226,12 @@ export class RegistryService {
   }
 
   /** `POST ?digest=`: a whole blob in one request. */
-  async uploadMonolithic(registry: string, repository: string, digestText: string, body: Readable): Promise<string> {
+  async uploadMonolithic(
+    registry: string,
+    repository: string,
+    digestText: string,
+    body: Readable,
+  ): Promise<string> {
     const digest = parseDigest(digestText);
     const upload = await this.startUpload(registry, repository);
     return this.completeUpload(registry, repository, upload.id, digest.text, body, {});
@@ -239,9 +282,16 @@ export class RegistryService {
     await this.dropUpload(session);
   }
 
-  async listTags(registry: string, repository: string, last: string | undefined, limit: number): Promise<string[]> {
+  async listTags(
+    registry: string,
+    repository: string,
+    last: string | undefined,
+    limit: number,
+  ): Promise<string[]> {
     if (!(await this.meta.repositoryExists(registry, repository))) {
-      throw new OciError('NAME_UNKNOWN', `repository name not known to registry: ${repository}`, { name: repository });
+      throw new OciError('NAME_UNKNOWN', `repository name not known to registry: ${repository}`, {
+        name: repository,
+      });
     }
     return this.meta.listTags(registry, repository, { last, limit });
   }
@@ -284,7 +334,10 @@ export class RegistryService {
     }
     const expected = claim.range ? claim.range.end - claim.range.start + 1 : claim.length;
     if (claim.range && claim.length !== undefined && claim.length !== expected) {
-      throw rangeError(session, `Content-Length ${claim.length} does not match Content-Range ${claim.range.start}-${claim.range.end}`);
+      throw rangeError(
+        session,
+        `Content-Length ${claim.length} does not match Content-Range ${claim.range.start}-${claim.range.end}`,
+      );
     }
     const key = uploadKey(session);
     const hash = this.hashes.take(key, offset) ?? (await this.rehash(session, offset));
@@ -296,7 +349,8 @@ export class RegistryService {
       written = await this.blobs.writeUpload(session.registry, session.id, offset, hashing);
     } catch (error) {
       body.unpipe(hashing);
-      if (error instanceof StoreNotFoundError) throw new OciError('BLOB_UPLOAD_UNKNOWN', `blob upload unknown: ${session.id}`);
+      if (error instanceof StoreNotFoundError)
+        throw new OciError('BLOB_UPLOAD_UNKNOWN', `blob upload unknown: ${session.id}`);
       throw error;
     }
     if (expected !== undefined && written !== expected) {
@@ -363,7 +417,8 @@ export class RegistryService {
   }
 
   private assertDeleteEnabled(): void {
-    if (!this.options.deleteEnabled) throw new OciError('UNSUPPORTED', 'deletes are disabled on this registry');
+    if (!this.options.deleteEnabled)
+      throw new OciError('UNSUPPORTED', 'deletes are disabled on this registry');
   }
 
   /** NAME_UNKNOWN when the whole repository is missing, else the specific code. */
@@ -374,7 +429,9 @@ export class RegistryService {
     message: string,
   ): Promise<OciError> {
     if (!(await this.meta.repositoryExists(registry, repository))) {
-      return new OciError('NAME_UNKNOWN', `repository name not known to registry: ${repository}`, { name: repository });
+      return new OciError('NAME_UNKNOWN', `repository name not known to registry: ${repository}`, {
+        name: repository,
+      });
     }
     return new OciError(code, message);
   }

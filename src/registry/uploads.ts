@@ -1,6 +1,5 @@
 import type { Hash } from 'node:crypto';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { createDigestHash } from './digest.js';
 import type { DigestAlgorithm } from './names.js';
 
@@ -20,9 +19,7 @@ export class HashingStream extends Transform {
 /** Hashes a whole stream and returns `algorithm:hex`. */
 export async function hashStream(source: Readable, algorithm: DigestAlgorithm): Promise<string> {
   const hash = createDigestHash(algorithm);
-  await pipeline(source, async function* (chunks: AsyncIterable<Buffer>) {
-    for await (const chunk of chunks) hash.update(chunk);
-  });
+  for await (const chunk of source) hash.update(chunk as Buffer);
   return `${algorithm}:${hash.digest('hex')}`;
 }
 

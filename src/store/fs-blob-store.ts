@@ -63,7 +63,12 @@ export class FsBlobStore implements BlobStore {
       if (isNotFound(error)) throw new StoreNotFoundError(`upload ${uploadId}`);
       throw error;
     });
-    const out = createWriteStream(path, { fd: handle.fd, start: offset, autoClose: false, highWaterMark: READ_CHUNK });
+    const out = createWriteStream(path, {
+      fd: handle.fd,
+      start: offset,
+      autoClose: false,
+      highWaterMark: READ_CHUNK,
+    });
     try {
       await pipeline(data, out);
       return out.bytesWritten;
@@ -73,10 +78,12 @@ export class FsBlobStore implements BlobStore {
   }
 
   async readUpload(registry: string, uploadId: string, length: number): Promise<Readable> {
-    const handle = await open(this.uploadPath(registry, uploadId), constants.O_RDONLY).catch((error: unknown) => {
-      if (isNotFound(error)) throw new StoreNotFoundError(`upload ${uploadId}`);
-      throw error;
-    });
+    const handle = await open(this.uploadPath(registry, uploadId), constants.O_RDONLY).catch(
+      (error: unknown) => {
+        if (isNotFound(error)) throw new StoreNotFoundError(`upload ${uploadId}`);
+        throw error;
+      },
+    );
     if (length === 0) {
       await handle.close();
       return Readable.from([]);

@@ -131,12 +131,16 @@ export class SqliteMetadataStore implements MetadataStore {
         `SELECT digest, media_type, size, content, subject, artifact_type, annotations
          FROM manifests WHERE registry = ? AND repository = ? AND digest = ?`,
       ),
-      manifestExists: db.prepare('SELECT 1 FROM manifests WHERE registry = ? AND repository = ? AND digest = ?'),
+      manifestExists: db.prepare(
+        'SELECT 1 FROM manifests WHERE registry = ? AND repository = ? AND digest = ?',
+      ),
       insertManifest: db.prepare(
         `INSERT INTO manifests (registry, repository, digest, media_type, size, content, subject, artifact_type, annotations, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
       ),
-      deleteManifest: db.prepare('DELETE FROM manifests WHERE registry = ? AND repository = ? AND digest = ?'),
+      deleteManifest: db.prepare(
+        'DELETE FROM manifests WHERE registry = ? AND repository = ? AND digest = ?',
+      ),
       referrers: db.prepare(
         `SELECT digest, media_type, size, artifact_type, annotations FROM manifests
          WHERE registry = ? AND repository = ? AND subject = ? ORDER BY created_at, digest`,
@@ -226,6 +230,35 @@ export class SqliteMetadataStore implements MetadataStore {
     ).map((r) => r.tag);
   }
 
+  async repositoryStats(
+    registry: string,
+    repository: string,
+  ): Promise<{ tagCount: number; manifestCount: number }> {
+    const count = (table: string) =>
+      (
+        this.db
+          .prepare(`SELECT COUNT(*) AS n FROM ${table} WHERE registry = ? AND repository = ?`)
+          .get(registry, repository) as {
+          n: number;
+        }
+      ).n;
+    return { tagCount: count('tags'), manifestCount: count('manifests') };
+  }
+
+  async deleteRepository(registry: string, repository: string): Promise<boolean> {
+    return this.db.transaction(() => {
+      for (const table of ['tags', 'manifests', 'blob_links']) {
+        this.db
+          .prepare(`DELETE FROM ${table} WHERE registry = ? AND repository = ?`)
+          .run(registry, repository);
+      }
+      return (
+        this.db.prepare('DELETE FROM repositories WHERE registry = ? AND name = ?').run(registry, repository)
+          .changes > 0
+      );
+    })();
+  }
+
   async resolveTag(registry: string, repository: string, tag: string): Promise<string | undefined> {
     return (this.stmt.resolveTag.get(registry, repository, tag) as { digest: string } | undefined)?.digest;
   }
@@ -234,7 +267,11 @@ export class SqliteMetadataStore implements MetadataStore {
     return this.stmt.deleteTag.run(registry, repository, tag).changes > 0;
   }
 
-  async getManifest(registry: string, repository: string, digest: string): Promise<ManifestRecord | undefined> {
+  async getManifest(
+    registry: string,
+    repository: string,
+    digest: string,
+  ): Promise<ManifestRecord | undefined> {
     const row = this.stmt.getManifest.get(registry, repository, digest) as ManifestRow | undefined;
     if (!row) return undefined;
     return {
@@ -256,7 +293,12 @@ export class SqliteMetadataStore implements MetadataStore {
     return found;
   }
 
-  async putManifest(registry: string, repository: string, manifest: ManifestRecord, tag?: string): Promise<void> {
+  async putManifest(
+    registry: string,
+    repository: string,
+    manifest: ManifestRecord,
+    tag?: string,
+  ): Promise<void> {
     const now = Date.now();
     this.db.transaction(() => {
       this.stmt.insertRepo.run(registry, repository, now);
@@ -304,7 +346,11 @@ export class SqliteMetadataStore implements MetadataStore {
     }));
   }
 
-  async linkedBlob(registry: string, repository: string, digest: string): Promise<{ size: number } | undefined> {
+  async linkedBlob(
+    registry: string,
+    repository: string,
+    digest: string,
+  ): Promise<{ size: number } | undefined> {
     return this.stmt.linkedBlob.get(registry, repository, digest) as { size: number } | undefined;
   }
 

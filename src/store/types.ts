@@ -110,6 +110,10 @@ export interface MetadataStore {
   listRepositories(registry: string, page: PageQuery): Promise<string[]>;
   listTags(registry: string, repository: string, page: PageQuery): Promise<string[]>;
   resolveTag(registry: string, repository: string, tag: string): Promise<string | undefined>;
+  /** Counts of a repository's tags and manifests. */
+  repositoryStats(registry: string, repository: string): Promise<{ tagCount: number; manifestCount: number }>;
+  /** Deletes a repository: its tags, manifests and blob links (blob bytes are left to garbage collection). */
+  deleteRepository(registry: string, repository: string): Promise<boolean>;
   /** Removes a tag; false when it did not exist. */
   deleteTag(registry: string, repository: string, tag: string): Promise<boolean>;
 
@@ -144,10 +148,74 @@ export interface MetadataStore {
   createUpload(session: UploadSession): Promise<void>;
   getUpload(registry: string, id: string): Promise<UploadSession | undefined>;
   /** Moves an upload's offset from `expectedOffset` to `offset`; false when another writer got there first. */
-  advanceUpload(registry: string, id: string, expectedOffset: number, offset: number, at: Date): Promise<boolean>;
+  advanceUpload(
+    registry: string,
+    id: string,
+    expectedOffset: number,
+    offset: number,
+    at: Date,
+  ): Promise<boolean>;
   deleteUpload(registry: string, id: string): Promise<boolean>;
   /** Uploads not touched since `before`. */
   listStaleUploads(before: Date, limit: number): Promise<UploadSession[]>;
 
   close(): Promise<void>;
+}
+
+/** A principal of the management API: a user account or an API key. */
+export interface IdentityRecord {
+  id: string;
+  name: string;
+  kind: 'user' | 'apiKey';
+  /** scrypt hash of the password or key. */
+  secretHash: string;
+  /** Marked trusted: may bypass network rules of registries that allow trusted services. */
+  trustedService: boolean;
+  createdAt: Date;
+}
+
+export type RoleName = 'Owner' | 'Contributor' | 'Reader';
+
+/** A role of a principal on one registry, or on every registry (`*`). */
+export interface RoleAssignment {
+  principalId: string;
+  registry: string;
+  role: RoleName;
+}
+
+/** One refused data-plane request, for the denial log. */
+export interface DenialRecord {
+  registry: string;
+  time: Date;
+  clientIp: string;
+  method: string;
+  path: string;
+  reason: string;
+  /** `public` or `private:<connection name>`. */
+  entry: string;
+}
+
+/** Accounts, API keys and role assignments. */
+export interface IdentityStore {
+  createIdentity(identity: IdentityRecord): Promise<boolean>;
+  getIdentity(id: string): Promise<IdentityRecord | undefined>;
+  findIdentityByName(name: string): Promise<IdentityRecord | undefined>;
+  listIdentities(kind?: IdentityRecord['kind']): Promise<IdentityRecord[]>;
+  deleteIdentity(id: string): Promise<boolean>;
+  countIdentities(): Promise<number>;
+  setRole(assignment: RoleAssignment): Promise<void>;
+  removeRole(principalId: string, registry: string): Promise<boolean>;
+  rolesOf(principalId: string): Promise<RoleAssignment[]>;
+  /** Drops the role assignments scoped to a deleted registry. */
+  deleteRolesForRegistry(registry: string): Promise<void>;
+}
+
+/** The denial log: append in batches, query by registry. */
+export interface DenialAuditStore {
+  appendDenials(records: DenialRecord[]): Promise<void>;
+  queryDenials(
+    registry: string,
+    filter: { since?: Date; clientIp?: string; limit: number },
+  ): Promise<{ denials: DenialRecord[]; countsByIp: { clientIp: string; count: number; lastSeen: Date }[] }>;
+  deleteDenialsForRegistry(registry: string): Promise<void>;
 }

@@ -5,6 +5,12 @@ import pino from 'pino';
 import { DEFAULT_CONFIG, type BerthConfig } from '../../src/config.js';
 import { startBerth, type RunningBerth } from '../../src/server.js';
 
+/** The owner account's password in every test server (user `admin`). */
+export const TEST_ADMIN_PASSWORD = 'test-admin-password';
+
+/** `Authorization` header value for the owner account of a test server. */
+export const ADMIN_AUTH = `Basic ${Buffer.from(`admin:${TEST_ADMIN_PASSWORD}`).toString('base64')}`;
+
 /** A Berth started in-process on an ephemeral loopback port with its own data directory. */
 export interface TestBerth extends RunningBerth {
   url: string;
@@ -13,7 +19,9 @@ export interface TestBerth extends RunningBerth {
   stop(): Promise<void>;
 }
 
-export type ConfigOverrides = Partial<Omit<BerthConfig, 'registry'>> & { registry?: Partial<BerthConfig['registry']> };
+export type ConfigOverrides = Partial<Omit<BerthConfig, 'registry'>> & {
+  registry?: Partial<BerthConfig['registry']>;
+};
 
 /** Starts Berth for a test. Pass `dataDir` to reuse one (restart tests). */
 export async function startTestBerth(overrides: ConfigOverrides = {}): Promise<TestBerth> {
@@ -23,6 +31,7 @@ export async function startTestBerth(overrides: ConfigOverrides = {}): Promise<T
     listen: ['127.0.0.1:0'],
     managementListen: '127.0.0.1:0',
     logLevel: process.env.BERTH_TEST_LOG_LEVEL ?? 'silent',
+    adminPassword: TEST_ADMIN_PASSWORD,
     ...overrides,
     dataDir,
     registry: { ...DEFAULT_CONFIG.registry, ...overrides.registry },

@@ -17,9 +17,14 @@ export async function getBlob(ctx: V2Context, digestText: string, head: boolean)
     .header('Cache-Control', 'max-age=31536000');
   const range = parseRange(header(ctx.request, 'range'), size);
   if (range === 'unsatisfiable') {
-    throw new OciError('RANGE_INVALID', `requested range not satisfiable for a blob of ${size} bytes`, undefined, {
-      headers: { 'Content-Range': `bytes */${size}` },
-    });
+    throw new OciError(
+      'RANGE_INVALID',
+      `requested range not satisfiable for a blob of ${size} bytes`,
+      undefined,
+      {
+        headers: { 'Content-Range': `bytes */${size}` },
+      },
+    );
   }
   if (range) {
     reply
@@ -51,7 +56,7 @@ export async function startUpload(ctx: V2Context): Promise<void> {
   }
   const digest = query.get('digest');
   if (digest !== null && mount === null) {
-    const committed = await service.uploadMonolithic(registry, repository, digest, ctx.request.raw);
+    const committed = await service.uploadMonolithic(registry, repository, digest, ctx.body);
     return blobCreated(ctx, committed);
   }
   const upload = await service.startUpload(registry, repository);
@@ -67,15 +72,16 @@ export async function getUploadStatus(ctx: V2Context, id: string): Promise<void>
 /** `PATCH /v2/<name>/blobs/uploads/<id>`: one chunk, in order. */
 export async function patchUpload(ctx: V2Context, id: string): Promise<void> {
   const claim = chunkClaim(ctx);
-  const state = await ctx.service.appendChunk(ctx.registry, ctx.repository, id, ctx.request.raw, claim);
+  const state = await ctx.service.appendChunk(ctx.registry, ctx.repository, id, ctx.body, claim);
   uploadAccepted(ctx, state);
 }
 
 /** `PUT /v2/<name>/blobs/uploads/<id>?digest=`: optional last chunk, then commit. */
 export async function completeUpload(ctx: V2Context, id: string): Promise<void> {
   const digest = ctx.query.get('digest');
-  if (digest === null) throw new OciError('DIGEST_INVALID', 'the digest query parameter is required to complete an upload');
-  const body = hasBody(ctx.request) ? ctx.request.raw : undefined;
+  if (digest === null)
+    throw new OciError('DIGEST_INVALID', 'the digest query parameter is required to complete an upload');
+  const body = hasBody(ctx.request) ? ctx.body : undefined;
   const committed = await ctx.service.completeUpload(
     ctx.registry,
     ctx.repository,

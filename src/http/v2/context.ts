@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { RegistryService } from '../../registry/service.js';
 
@@ -9,6 +10,8 @@ export interface V2Context {
   repository: string;
   query: URLSearchParams;
   service: RegistryService;
+  /** The request body stream (use this, not `request.raw`: the network guard may cut it off). */
+  body: Readable;
 }
 
 /** The single value of a request header (first of repeated ones). */

@@ -11,7 +11,10 @@ export async function getManifest(ctx: V2Context, reference: string, head: boole
   if (accepted && !accepted.has(manifest.mediaType)) {
     // The client listed the manifest types it understands and this is not one: like distribution, say
     // it is unknown rather than hand it bytes it cannot parse.
-    throw new OciError('MANIFEST_UNKNOWN', `manifest media type ${manifest.mediaType} is not in the request's Accept header`);
+    throw new OciError(
+      'MANIFEST_UNKNOWN',
+      `manifest media type ${manifest.mediaType} is not in the request's Accept header`,
+    );
   }
   reply
     .code(200)
@@ -87,11 +90,16 @@ async function readManifestBody(ctx: V2Context): Promise<Buffer> {
   const limit = ctx.service.options.maxManifestBytes;
   const declared = contentLength(ctx.request);
   const tooLarge = () =>
-    new OciError('SIZE_INVALID', `manifest exceeds the maximum size of ${limit} bytes`, { limit }, { status: 413 });
+    new OciError(
+      'SIZE_INVALID',
+      `manifest exceeds the maximum size of ${limit} bytes`,
+      { limit },
+      { status: 413 },
+    );
   if (declared !== undefined && declared > limit) throw tooLarge();
   const chunks: Buffer[] = [];
   let total = 0;
-  for await (const chunk of ctx.request.raw as AsyncIterable<Buffer>) {
+  for await (const chunk of ctx.body as AsyncIterable<Buffer>) {
     total += chunk.length;
     if (total > limit) throw tooLarge();
     chunks.push(chunk);

@@ -31,11 +31,14 @@ export function parseV2Path(path: string): V2Route | undefined {
   const third = segments[n - 3];
   if (n >= 3 && second === 'tags' && last === 'list') return { kind: 'tags', name: name(2) };
   // `/blobs/uploads/` (trailing slash) and `/blobs/uploads` both start an upload.
-  if (n >= 4 && third === 'blobs' && second === 'uploads' && last === '') return { kind: 'uploads', name: name(3) };
+  if (n >= 4 && third === 'blobs' && second === 'uploads' && last === '')
+    return { kind: 'uploads', name: name(3) };
   if (n >= 3 && second === 'blobs' && last === 'uploads') return { kind: 'uploads', name: name(2) };
   if (n >= 4 && third === 'blobs' && second === 'uploads') return { kind: 'upload', name: name(3), id: last };
-  if (n >= 3 && second === 'manifests' && last !== '') return { kind: 'manifest', name: name(2), reference: last };
+  if (n >= 3 && second === 'manifests' && last !== '')
+    return { kind: 'manifest', name: name(2), reference: last };
   if (n >= 3 && second === 'blobs' && last !== '') return { kind: 'blob', name: name(2), digest: last };
-  if (n >= 3 && second === 'referrers' && last !== '') return { kind: 'referrers', name: name(2), digest: last };
+  if (n >= 3 && second === 'referrers' && last !== '')
+    return { kind: 'referrers', name: name(2), digest: last };
   return undefined;
 }

@@ -1,0 +1,130 @@
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import type { IdentityService, Principal } from '../auth/identities.js';
+import { ManagementError } from '../errors/management.js';
+import type { NetworkAccessService } from '../management/network-access.js';
+import type { PrivateEndpointManager } from '../management/private-endpoints.js';
+import type { RegistryManager } from '../management/registries.js';
+import type { IpMatcher } from '../network/index.js';
+import type { DenialAuditStore, MetadataStore } from '../store/types.js';
+import { registerIdentityRoutes } from './management/identities.js';
+import { registerNetworkRoutes } from './management/network.js';
+import { buildOpenApi, type RouteDoc } from './management/openapi.js';
+import { registerRegistryRoutes } from './management/registries.js';
+import { registerRepositoryRoutes } from './management/repositories.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal;
+  }
+}
+
+/** What the management API's route modules need. */
+export interface ManagementContext {
+  registries: RegistryManager;
+  privateEndpoints: PrivateEndpointManager;
+  access: NetworkAccessService;
+  identities: IdentityService;
+  meta: MetadataStore;
+  audit: DenialAuditStore;
+  trustedProxies: IpMatcher;
+  /** Public data-plane URLs, for `show-endpoints`. */
+  dataEndpoints: string[];
+  /** Registers a documented route (validated by its schemas, listed in the OpenAPI document). */
+  route: (doc: RouteDoc) => void;
+}
+
+export type ManagementDeps = Omit<ManagementContext, 'route'> & { logger: Logger };
+
+/** Builds the management API (`/api/...`): ARM-shaped JSON, authenticated, role-checked. */
+export function buildManagementApi(deps: ManagementDeps): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: deps.logger,
+    bodyLimit: 1024 * 1024,
+    ajv: {
+      customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false, useDefaults: false },
+    },
+  }) as unknown as FastifyInstance;
+  app.decorateRequest('principal', undefined as unknown as Principal);
+
+  const docs: RouteDoc[] = [];
+  const route = (doc: RouteDoc) => {
+    docs.push(doc);
+    app.route({
+      method: doc.method,
+      url: doc.url,
+      schema: {
+        ...(doc.body ? { body: doc.body } : {}),
+        ...(doc.params ? { params: doc.params } : {}),
+        ...(doc.querystring ? { querystring: doc.querystring } : {}),
+      },
+      handler: (request, reply) => doc.handler(request, reply),
+    });
+  };
+
+  app.addHook('onRequest', async (request) => {
+    if (request.url === '/api/openapi.json' || !request.url.startsWith('/api/')) return;
+    request.principal = await deps.identities.authenticate(request.headers.authorization);
+  });
+  app.setErrorHandler((error, request, reply) => sendManagementError(error, request, reply));
+  app.setNotFoundHandler((request, reply) =>
+    sendManagementError(
+      new ManagementError(
+        'ResourceNotFound',
+        `No such operation: ${request.method} ${request.url.split('?')[0]}`,
+      ),
+      request,
+      reply,
+    ),
+  );
+
+  const ctx: ManagementContext = { ...deps, route };
+  registerRegistryRoutes(ctx);
+  registerRepositoryRoutes(ctx);
+  registerNetworkRoutes(ctx);
+  registerIdentityRoutes(ctx);
+
+  const openapi = buildOpenApi(docs);
+  app.get('/api/openapi.json', async () => openapi);
+  return app;
+}
+
+function sendManagementError(error: unknown, request: FastifyRequest, reply: FastifyReply): void {
+  const managementError = toManagementError(error, request);
+  if (managementError.status >= 500) request.log.error({ err: error }, 'management request failed');
+  if (managementError.code === 'AuthenticationFailed')
+    reply.header('WWW-Authenticate', 'Basic realm="berth", Bearer');
+  reply.code(managementError.status).send(managementError.toBody());
+}
+
+function toManagementError(error: unknown, request: FastifyRequest): ManagementError {
+  if (error instanceof ManagementError) return error;
+  const fastifyError = error as {
+    statusCode?: number;
+    validation?: { instancePath: string; message?: string; params?: Record<string, unknown> }[];
+    message: string;
+    validationContext?: string;
+  };
+  if (fastifyError.validation) {
+    const issue = fastifyError.validation[0];
+    const where = `${fastifyError.validationContext ?? 'body'}${issue?.instancePath.replace(/\//g, '.') ?? ''}`;
+    const extra = issue?.params?.additionalProperty;
+    const allowed = issue?.params?.allowedValues as unknown[] | undefined;
+    const message = extra
+      ? `Unknown property '${String(extra)}' in ${where}.`
+      : allowed
+        ? `${where} must be one of: ${allowed.join(', ')}.`
+        : `${where} ${issue?.message ?? 'is invalid'}.`;
+    return new ManagementError('InvalidRequestContent', message, {
+      target: extra ? `${where}.${String(extra)}` : where,
+    });
+  }
+  if (
+    typeof fastifyError.statusCode === 'number' &&
+    fastifyError.statusCode >= 400 &&
+    fastifyError.statusCode < 500
+  ) {
+    return new ManagementError('InvalidRequestContent', fastifyError.message);
+  }
+  return new ManagementError('InternalServerError', `Internal error (request ${request.id}).`);
+}

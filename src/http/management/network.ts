@@ -1,0 +1,155 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ManagementError } from '../../errors/management.js';
+import type { PrivateEndpointBody } from '../../management/private-endpoints.js';
+import {
+  checkNetworkAccessBodySchema,
+  privateEndpointBodySchema,
+  registryNameParams,
+} from '../../management/schemas.js';
+import type { ManagementContext } from '../management-api.js';
+
+type PeRequest = FastifyRequest<{ Params: { name: string; connection: string } }>;
+
+const peParams = {
+  type: 'object',
+  required: ['name', 'connection'],
+  properties: { name: { type: 'string' }, connection: { type: 'string' } },
+} as const;
+
+/** checkNetworkAccess, the denial log and private endpoint connections. */
+export function registerNetworkRoutes(ctx: ManagementContext): void {
+  const { identities, registries, access, audit, privateEndpoints, route } = ctx;
+  const registryKey = async (name: string) => (await registries.get(name)).name;
+
+  route({
+    method: 'POST',
+    url: '/api/registries/:name/checkNetworkAccess',
+    summary: 'How a request from an address would be decided, and the rule that matched',
+    tag: 'Network',
+    params: registryNameParams,
+    body: checkNetworkAccessBodySchema,
+    responses: { 200: { description: 'The decision' } },
+    handler: async (request: FastifyRequest<{ Params: { name: string }; Body: { ip: string } }>) => {
+      const registry = await registryKey(request.params.name);
+      identities.authorize(request.principal, registry, 'Reader');
+      const decision = await access.check(registry, request.body.ip);
+      if (!decision) {
+        throw new ManagementError(
+          'InvalidParameter',
+          `'${request.body.ip.slice(0, 100)}' is not an IP address.`,
+          { target: 'ip' },
+        );
+      }
+      if (decision.allowed)
+        return {
+          ip: decision.ip,
+          allowed: true,
+          via: decision.via,
+          ...(decision.rule ? { matchedRule: decision.rule } : {}),
+        };
+      return { ip: decision.ip, allowed: false, reason: decision.reason, message: decision.message };
+    },
+  });
+
+  route({
+    method: 'GET',
+    url: '/api/registries/:name/networkDenials',
+    summary: 'Refused data-plane requests, newest first, with counts per client address',
+    tag: 'Network',
+    params: registryNameParams,
+    querystring: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        since: { type: 'string', format: 'date-time' },
+        ip: { type: 'string' },
+        limit: { type: 'string', pattern: '^[0-9]{1,5}$' },
+      },
+    },
+    responses: { 200: { description: 'Denials' } },
+    handler: async (
+      request: FastifyRequest<{
+        Params: { name: string };
+        Querystring: { since?: string; ip?: string; limit?: string };
+      }>,
+    ) => {
+      const registry = await registryKey(request.params.name);
+      identities.authorize(request.principal, registry, 'Reader');
+      await access.flush();
+      const result = await audit.queryDenials(registry, {
+        ...(request.query.since ? { since: new Date(request.query.since) } : {}),
+        ...(request.query.ip ? { clientIp: request.query.ip } : {}),
+        limit: Math.min(Number(request.query.limit ?? 100), 10_000),
+      });
+      return {
+        value: result.denials.map(({ registry: _r, time, ...rest }) => ({
+          time: time.toISOString(),
+          ...rest,
+        })),
+        countsByIp: result.countsByIp.map((c) => ({
+          clientIp: c.clientIp,
+          count: c.count,
+          lastSeen: c.lastSeen.toISOString(),
+        })),
+      };
+    },
+  });
+
+  route({
+    method: 'GET',
+    url: '/api/registries/:name/privateEndpointConnections',
+    summary: 'List private endpoint connections',
+    tag: 'Private endpoints',
+    params: registryNameParams,
+    responses: { 200: { description: 'Connections' } },
+    handler: async (request: FastifyRequest<{ Params: { name: string } }>) => {
+      identities.authorize(request.principal, await registryKey(request.params.name), 'Reader');
+      return { value: await privateEndpoints.list(request.params.name) };
+    },
+  });
+
+  route({
+    method: 'GET',
+    url: '/api/registries/:name/privateEndpointConnections/:connection',
+    summary: 'Show a private endpoint connection',
+    tag: 'Private endpoints',
+    params: peParams,
+    responses: { 200: { description: 'Connection' } },
+    handler: async (request: PeRequest) => {
+      identities.authorize(request.principal, await registryKey(request.params.name), 'Reader');
+      return privateEndpoints.get(request.params.name, request.params.connection);
+    },
+  });
+
+  route({
+    method: 'PUT',
+    url: '/api/registries/:name/privateEndpointConnections/:connection',
+    summary: 'Create a private endpoint connection (opens its listener), or approve / reject it',
+    tag: 'Private endpoints',
+    params: peParams,
+    body: privateEndpointBodySchema,
+    responses: { 200: { description: 'Updated' }, 201: { description: 'Created' } },
+    handler: async (
+      request: FastifyRequest<{ Params: { name: string; connection: string }; Body: PrivateEndpointBody }>,
+      reply: FastifyReply,
+    ) => {
+      identities.authorize(request.principal, await registryKey(request.params.name), 'Contributor');
+      const result = await privateEndpoints.put(request.params.name, request.params.connection, request.body);
+      return reply.code(result.created ? 201 : 200).send(result.resource);
+    },
+  });
+
+  route({
+    method: 'DELETE',
+    url: '/api/registries/:name/privateEndpointConnections/:connection',
+    summary: 'Delete a private endpoint connection (closes its listener)',
+    tag: 'Private endpoints',
+    params: peParams,
+    responses: { 204: { description: 'Deleted' } },
+    handler: async (request: PeRequest, reply: FastifyReply) => {
+      identities.authorize(request.principal, await registryKey(request.params.name), 'Contributor');
+      await privateEndpoints.delete(request.params.name, request.params.connection);
+      return reply.code(204).send();
+    },
+  });
+}

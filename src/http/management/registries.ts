@@ -1,0 +1,163 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { ManagementContext } from '../management-api.js';
+import type { RegistryBody } from '../../management/registries.js';
+import {
+  regenerateCredentialBodySchema,
+  registryBodySchema,
+  registryNameParams,
+  registryResourceSchema,
+} from '../../management/schemas.js';
+
+type NameRequest = FastifyRequest<{ Params: { name: string } }>;
+
+/** Registry CRUD, endpoints and admin credentials. */
+export function registerRegistryRoutes(ctx: ManagementContext): void {
+  const { registries, identities, route } = ctx;
+
+  route({
+    method: 'GET',
+    url: '/api/registries',
+    summary: 'List the registries the caller has a role on',
+    tag: 'Registries',
+    responses: {
+      200: {
+        description: 'Registries',
+        schema: { type: 'object', properties: { value: { type: 'array', items: registryResourceSchema } } },
+      },
+    },
+    handler: async (request) => {
+      const all = await registries.list();
+      return { value: all.filter((r) => identities.canSee(request.principal, r.name)) };
+    },
+  });
+
+  route({
+    method: 'GET',
+    url: '/api/registries/:name',
+    summary: 'Show a registry',
+    tag: 'Registries',
+    params: registryNameParams,
+    responses: { 200: { description: 'The registry', schema: registryResourceSchema } },
+    handler: async (request: NameRequest) => {
+      identities.authorize(request.principal, request.params.name.toLowerCase(), 'Reader');
+      return registries.get(request.params.name);
+    },
+  });
+
+  route({
+    method: 'PUT',
+    url: '/api/registries/:name',
+    summary: 'Create a registry, or replace its settable properties',
+    tag: 'Registries',
+    params: registryNameParams,
+    body: registryBodySchema,
+    responses: {
+      200: { description: 'Replaced', schema: registryResourceSchema },
+      201: { description: 'Created', schema: registryResourceSchema },
+    },
+    handler: async (
+      request: FastifyRequest<{ Params: { name: string }; Body: RegistryBody }>,
+      reply: FastifyReply,
+    ) => {
+      const name = request.params.name.toLowerCase();
+      const exists = await registries.get(name).then(
+        () => true,
+        () => false,
+      );
+      identities.authorize(request.principal, exists ? name : '*', 'Contributor');
+      const result = await registries.put(request.params.name, request.body);
+      warn(reply, result.warnings);
+      return reply.code(result.created ? 201 : 200).send(result.resource);
+    },
+  });
+
+  route({
+    method: 'PATCH',
+    url: '/api/registries/:name',
+    summary: 'Update a registry: objects merge, arrays replace (ARM PATCH)',
+    tag: 'Registries',
+    params: registryNameParams,
+    body: registryBodySchema,
+    responses: { 200: { description: 'Updated', schema: registryResourceSchema } },
+    handler: async (
+      request: FastifyRequest<{ Params: { name: string }; Body: RegistryBody }>,
+      reply: FastifyReply,
+    ) => {
+      identities.authorize(request.principal, request.params.name.toLowerCase(), 'Contributor');
+      const result = await registries.patch(request.params.name, request.body);
+      warn(reply, result.warnings);
+      return reply.send(result.resource);
+    },
+  });
+
+  route({
+    method: 'DELETE',
+    url: '/api/registries/:name',
+    summary: 'Delete a registry and all of its content',
+    tag: 'Registries',
+    params: registryNameParams,
+    responses: { 204: { description: 'Deleted' } },
+    handler: async (request: NameRequest, reply: FastifyReply) => {
+      identities.authorize(request.principal, request.params.name.toLowerCase(), 'Owner');
+      await registries.delete(request.params.name);
+      return reply.code(204).send();
+    },
+  });
+
+  route({
+    method: 'GET',
+    url: '/api/registries/:name/endpoints',
+    summary: "The registry's login server, data endpoints and private endpoints",
+    tag: 'Registries',
+    params: registryNameParams,
+    responses: { 200: { description: 'Endpoints' } },
+    handler: async (request: NameRequest) => {
+      identities.authorize(request.principal, request.params.name.toLowerCase(), 'Reader');
+      const registry = await registries.get(request.params.name);
+      return {
+        loginServer: registry.properties.loginServer,
+        dataEndpoints: ctx.dataEndpoints,
+        privateEndpoints: registry.properties.privateEndpointConnections.map((pe) => ({
+          name: pe.name,
+          address: pe.properties.privateEndpoint.address,
+          state: pe.properties.privateLinkServiceConnectionState.status,
+        })),
+      };
+    },
+  });
+
+  route({
+    method: 'POST',
+    url: '/api/registries/:name/listCredentials',
+    summary: "The admin user's name and passwords",
+    tag: 'Credentials',
+    params: registryNameParams,
+    responses: { 200: { description: 'Credentials' } },
+    handler: async (request: NameRequest) => {
+      identities.authorize(request.principal, request.params.name.toLowerCase(), 'Contributor');
+      return registries.credentials(request.params.name);
+    },
+  });
+
+  route({
+    method: 'POST',
+    url: '/api/registries/:name/regenerateCredential',
+    summary: "Regenerate one of the admin user's passwords",
+    tag: 'Credentials',
+    params: registryNameParams,
+    body: regenerateCredentialBodySchema,
+    responses: { 200: { description: 'Credentials' } },
+    handler: async (
+      request: FastifyRequest<{ Params: { name: string }; Body: { name: 'password' | 'password2' } }>,
+    ) => {
+      identities.authorize(request.principal, request.params.name.toLowerCase(), 'Contributor');
+      return registries.regenerateCredential(request.params.name, request.body.name);
+    },
+  });
+}
+
+/** Tells the caller what was changed on its behalf (RFC 9111 Warning header, shown by the CLI). */
+function warn(reply: FastifyReply, warnings: string[]): void {
+  if (warnings.length > 0)
+    reply.header('Warning', warnings.map((w) => `299 berth "${w.replace(/"/g, "'")}"`).join(', '));
+}

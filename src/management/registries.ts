@@ -1,0 +1,274 @@
+import { generateSecret } from '../auth/passwords.js';
+import { ManagementError } from '../errors/management.js';
+import { InvalidIpRuleError, normalizeIpRules } from '../network/index.js';
+import type {
+  BlobStore,
+  DenialAuditStore,
+  IdentityStore,
+  MetadataStore,
+  RegistryRecord,
+} from '../store/types.js';
+import {
+  defaultSettings,
+  settingsOf,
+  toResource,
+  type RegistryResource,
+  type RegistrySettings,
+} from './registry-model.js';
+import { NETWORK_RULES_PREMIUM_ONLY, planOf, type SkuName, type SkuPlans } from './skus.js';
+
+/** The settable part of a registry body (read-only properties are accepted and ignored, as ARM does). */
+export interface RegistryBody {
+  sku?: { name: SkuName };
+  properties?: {
+    adminUserEnabled?: boolean;
+    anonymousPullEnabled?: boolean;
+    publicNetworkAccess?: 'Enabled' | 'Disabled';
+    networkRuleSet?: { defaultAction?: 'Allow' | 'Deny'; ipRules?: { action?: 'Allow'; value: string }[] };
+    networkRuleBypassOptions?: 'AzureServices' | 'None';
+  };
+}
+
+/** A resource plus anything the caller should be told (e.g. a rule that was normalised). */
+export interface RegistryResult {
+  resource: RegistryResource;
+  warnings: string[];
+}
+
+const NAME_RE = /^[a-zA-Z0-9]{5,50}$/;
+
+/** Registries as resources: validation, SKU rules, ARM PUT/PATCH semantics, deletion of content. */
+export class RegistryManager {
+  constructor(
+    private readonly meta: MetadataStore,
+    private readonly blobs: BlobStore,
+    private readonly identities: IdentityStore,
+    private readonly audit: DenialAuditStore,
+    private readonly plans: SkuPlans,
+    private readonly domain: string,
+    private readonly defaultRegistry: string,
+  ) {}
+
+  async list(): Promise<RegistryResource[]> {
+    const records = await this.meta.listRegistries();
+    return records.map((record) => this.resourceOf(record));
+  }
+
+  async get(name: string): Promise<RegistryResource> {
+    return this.resourceOf(await this.record(name));
+  }
+
+  /** The stored record and its settings; ResourceNotFound when absent. */
+  async settings(name: string): Promise<{ record: RegistryRecord; settings: RegistrySettings }> {
+    const record = await this.record(name);
+    return { record, settings: settingsOf(record, 'Premium') };
+  }
+
+  /** PUT: creates the registry, or replaces its settable properties. */
+  async put(name: string, body: RegistryBody): Promise<RegistryResult & { created: boolean }> {
+    const key = validateName(name);
+    const existing = await this.meta.getRegistry(key);
+    if (!body.sku)
+      throw new ManagementError('InvalidRequestContent', "The 'sku' property is required.", {
+        target: 'sku',
+      });
+    if (existing) {
+      const current = settingsOf(existing, 'Premium');
+      const fresh = defaultSettings(key, body.sku.name);
+      const base: RegistrySettings = {
+        ...fresh,
+        credentials: current.credentials,
+        privateEndpointConnections: current.privateEndpointConnections,
+      };
+      const result = this.apply(base, body, current);
+      await this.meta.updateRegistry(key, { ...result.settings });
+      return {
+        resource: this.resourceOf({ ...existing, properties: { ...result.settings } }),
+        warnings: result.warnings,
+        created: false,
+      };
+    }
+    const result = this.apply(defaultSettings(key, body.sku.name), body, undefined);
+    if (result.settings.adminUserEnabled) result.settings.credentials = newCredentials(key);
+    const record: RegistryRecord = { name: key, createdAt: new Date(), properties: { ...result.settings } };
+    if (!(await this.meta.createRegistry(record))) {
+      throw new ManagementError('RegistryNameInUse', `The registry name '${name}' is already in use.`, {
+        target: 'name',
+      });
+    }
+    return { resource: this.resourceOf(record), warnings: result.warnings, created: true };
+  }
+
+  /** PATCH: merges the given properties into the registry. */
+  async patch(name: string, body: RegistryBody): Promise<RegistryResult> {
+    const record = await this.record(name);
+    const current = settingsOf(record, 'Premium');
+    const result = this.apply(structuredClone(current), body, current);
+    if (result.settings.adminUserEnabled && result.settings.credentials.passwords.length === 0) {
+      result.settings.credentials = newCredentials(record.name);
+    }
+    await this.meta.updateRegistry(record.name, { ...result.settings });
+    return {
+      resource: this.resourceOf({ ...record, properties: { ...result.settings } }),
+      warnings: result.warnings,
+    };
+  }
+
+  /** Deletes a registry with all of its content. */
+  async delete(name: string): Promise<void> {
+    const record = await this.record(name);
+    if (record.name === this.defaultRegistry) {
+      throw new ManagementError('Conflict', `The default registry '${record.name}' cannot be deleted.`);
+    }
+    await this.meta.deleteRegistry(record.name);
+    await this.blobs.deleteRegistry(record.name);
+    await this.identities.deleteRolesForRegistry(record.name);
+    await this.audit.deleteDenialsForRegistry(record.name);
+  }
+
+  /** The admin user's credentials (ACR: only while the admin user is enabled). */
+  async credentials(name: string) {
+    const { settings } = await this.settings(name);
+    if (!settings.adminUserEnabled) {
+      throw new ManagementError(
+        'AdminUserDisabled',
+        `Run 'berth update -n ${name} --admin-enabled true' to enable admin first.`,
+      );
+    }
+    return settings.credentials;
+  }
+
+  /** Replaces one of the admin user's two passwords. */
+  async regenerateCredential(name: string, which: 'password' | 'password2') {
+    const { record, settings } = await this.settings(name);
+    if (!settings.adminUserEnabled) return this.credentials(name);
+    settings.credentials.passwords = settings.credentials.passwords.map((p) =>
+      p.name === which ? { name: p.name, value: generateSecret(24) } : p,
+    );
+    await this.meta.updateRegistry(record.name, { ...settings });
+    return settings.credentials;
+  }
+
+  /** Stores new settings computed elsewhere (private endpoints), after the SKU check. */
+  async save(record: RegistryRecord, settings: RegistrySettings): Promise<RegistryResource> {
+    await this.meta.updateRegistry(record.name, { ...settings });
+    return this.resourceOf({ ...record, properties: { ...settings } });
+  }
+
+  resourceOf(record: RegistryRecord): RegistryResource {
+    return toResource(record, settingsOf(record, 'Premium'), `${record.name}.${this.domain}`);
+  }
+
+  /** The SKU plan of a registry's settings. */
+  planFor(settings: RegistrySettings) {
+    return planOf(this.plans, settings.sku);
+  }
+
+  private async record(name: string): Promise<RegistryRecord> {
+    const record = NAME_RE.test(name) ? await this.meta.getRegistry(name.toLowerCase()) : undefined;
+    if (!record)
+      throw new ManagementError('ResourceNotFound', `The registry '${name}' was not found.`, {
+        target: 'name',
+      });
+    return record;
+  }
+
+  /** Applies a body onto settings, normalising IP rules and enforcing the SKU's rules. */
+  private apply(
+    settings: RegistrySettings,
+    body: RegistryBody,
+    previous: RegistrySettings | undefined,
+  ): { settings: RegistrySettings; warnings: string[] } {
+    const warnings: string[] = [];
+    const props = body.properties ?? {};
+    if (body.sku) settings.sku = body.sku.name;
+    if (props.adminUserEnabled !== undefined) settings.adminUserEnabled = props.adminUserEnabled;
+    if (props.anonymousPullEnabled !== undefined) settings.anonymousPullEnabled = props.anonymousPullEnabled;
+    if (props.publicNetworkAccess !== undefined) settings.publicNetworkAccess = props.publicNetworkAccess;
+    if (props.networkRuleBypassOptions !== undefined)
+      settings.networkRuleBypassOptions = props.networkRuleBypassOptions;
+    if (props.networkRuleSet?.defaultAction !== undefined) {
+      settings.networkRuleSet.defaultAction = props.networkRuleSet.defaultAction;
+    }
+    if (props.networkRuleSet?.ipRules !== undefined) {
+      settings.networkRuleSet.ipRules = normaliseRules(props.networkRuleSet.ipRules, warnings);
+    }
+    const plan = planOf(this.plans, settings.sku);
+    const uses = networkFeaturesIn(settings);
+    if (!plan.networkRules && uses.length > 0) {
+      const downgrade = previous && previous.sku !== settings.sku && networkFeaturesIn(previous).length > 0;
+      throw new ManagementError(
+        'SkuNotSupported',
+        downgrade
+          ? `Cannot change the SKU to ${settings.sku} while the registry uses network features; first ${uses.join(', ')}. ${NETWORK_RULES_PREMIUM_ONLY}`
+          : NETWORK_RULES_PREMIUM_ONLY,
+        { target: 'sku.name' },
+      );
+    }
+    if (settings.networkRuleSet.ipRules.length > plan.maxIpRules) {
+      throw new ManagementError(
+        'TooManyIpRules',
+        `A registry in the ${settings.sku} SKU can have at most ${plan.maxIpRules} IP rules; ${settings.networkRuleSet.ipRules.length} were given.`,
+        { target: 'properties.networkRuleSet.ipRules' },
+      );
+    }
+    return { settings, warnings };
+  }
+}
+
+/** Validates a registry name (ACR: 5-50 alphanumerics) and returns its stored, lower-case form. */
+export function validateName(name: string): string {
+  if (!NAME_RE.test(name)) {
+    throw new ManagementError(
+      'InvalidRegistryName',
+      `Registry name '${name.slice(0, 60)}' is invalid: use 5-50 letters and digits only.`,
+      { target: 'name' },
+    );
+  }
+  return name.toLowerCase();
+}
+
+/** What the registry would have to remove before it can leave Premium, phrased as instructions. */
+function networkFeaturesIn(settings: RegistrySettings): string[] {
+  const uses: string[] = [];
+  if (settings.networkRuleSet.ipRules.length > 0)
+    uses.push(`remove the ${settings.networkRuleSet.ipRules.length} IP rule(s)`);
+  if (settings.networkRuleSet.defaultAction === 'Deny') uses.push('set the default action to Allow');
+  if (settings.publicNetworkAccess === 'Disabled') uses.push('enable public network access');
+  if (settings.privateEndpointConnections.length > 0) {
+    uses.push(`delete the ${settings.privateEndpointConnections.length} private endpoint connection(s)`);
+  }
+  return uses;
+}
+
+function normaliseRules(rules: { action?: 'Allow'; value: string }[], warnings: string[]) {
+  try {
+    const { rules: parsed } = normalizeIpRules(rules.map((r) => r.value));
+    return parsed.map((rule, index) => {
+      if (rule.hostBitsCleared) {
+        warnings.push(
+          `IP rule '${rules[index]!.value}' has host bits set; it was stored as '${rule.value}'.`,
+        );
+      }
+      return { action: 'Allow' as const, value: rule.value };
+    });
+  } catch (error) {
+    if (error instanceof InvalidIpRuleError) {
+      const index = rules.findIndex((r) => r.value === error.value);
+      throw new ManagementError('InvalidNetworkRule', error.message, {
+        target: `properties.networkRuleSet.ipRules[${Math.max(0, index)}].value`,
+      });
+    }
+    throw error;
+  }
+}
+
+function newCredentials(username: string): RegistrySettings['credentials'] {
+  return {
+    username,
+    passwords: [
+      { name: 'password', value: generateSecret(24) },
+      { name: 'password2', value: generateSecret(24) },
+    ],
+  };
+}

@@ -1,0 +1,95 @@
+import type { NetworkRuleBypassOptions, PrivateEndpointConnectionState } from '../network/index.js';
+import type { RegistryRecord } from '../store/types.js';
+import type { SkuName } from './skus.js';
+
+/** A private endpoint connection as stored: its own listener address and its approval state. */
+export interface StoredPrivateEndpoint {
+  name: string;
+  address: string;
+  status: PrivateEndpointConnectionState;
+  description: string;
+}
+
+/** What a registry record's `properties` hold (settable settings, credentials, endpoints). */
+export interface RegistrySettings {
+  sku: SkuName;
+  adminUserEnabled: boolean;
+  anonymousPullEnabled: boolean;
+  publicNetworkAccess: 'Enabled' | 'Disabled';
+  networkRuleSet: { defaultAction: 'Allow' | 'Deny'; ipRules: { action: 'Allow'; value: string }[] };
+  networkRuleBypassOptions: NetworkRuleBypassOptions;
+  privateEndpointConnections: StoredPrivateEndpoint[];
+  credentials: { username: string; passwords: { name: 'password' | 'password2'; value: string }[] };
+}
+
+/** Settings of a registry that was never configured (e.g. the default registry on first start). */
+export function defaultSettings(name: string, sku: SkuName): RegistrySettings {
+  return {
+    sku,
+    adminUserEnabled: false,
+    anonymousPullEnabled: false,
+    publicNetworkAccess: 'Enabled',
+    networkRuleSet: { defaultAction: 'Allow', ipRules: [] },
+    networkRuleBypassOptions: 'AzureServices',
+    privateEndpointConnections: [],
+    credentials: { username: name, passwords: [] },
+  };
+}
+
+/** Reads a record's settings, filling what an older or bare record lacks. */
+export function settingsOf(record: RegistryRecord, defaultSku: SkuName): RegistrySettings {
+  const stored = record.properties as Partial<RegistrySettings>;
+  const base = defaultSettings(record.name, defaultSku);
+  return {
+    ...base,
+    ...stored,
+    networkRuleSet: { ...base.networkRuleSet, ...stored.networkRuleSet },
+    credentials: { ...base.credentials, ...stored.credentials },
+  };
+}
+
+/** The ARM-shaped resource the API returns. */
+export function toResource(record: RegistryRecord, settings: RegistrySettings, loginServer: string) {
+  return {
+    id: `/registries/${record.name}`,
+    name: record.name,
+    type: 'Berth/registries',
+    sku: { name: settings.sku, tier: settings.sku },
+    properties: {
+      loginServer,
+      creationDate: record.createdAt.toISOString(),
+      provisioningState: 'Succeeded',
+      adminUserEnabled: settings.adminUserEnabled,
+      anonymousPullEnabled: settings.anonymousPullEnabled,
+      publicNetworkAccess: settings.publicNetworkAccess,
+      networkRuleSet: {
+        defaultAction: settings.networkRuleSet.defaultAction,
+        ipRules: settings.networkRuleSet.ipRules.map((r) => ({ action: r.action, value: r.value })),
+      },
+      networkRuleBypassOptions: settings.networkRuleBypassOptions,
+      privateEndpointConnections: settings.privateEndpointConnections.map((pe) =>
+        toPrivateEndpointResource(record.name, pe),
+      ),
+    },
+  };
+}
+
+export type RegistryResource = ReturnType<typeof toResource>;
+
+/** The ARM-shaped private endpoint connection. */
+export function toPrivateEndpointResource(registry: string, pe: StoredPrivateEndpoint) {
+  return {
+    id: `/registries/${registry}/privateEndpointConnections/${pe.name}`,
+    name: pe.name,
+    type: 'Berth/registries/privateEndpointConnections',
+    properties: {
+      privateEndpoint: { address: pe.address },
+      privateLinkServiceConnectionState: {
+        status: pe.status,
+        description: pe.description,
+        actionsRequired: 'None',
+      },
+      provisioningState: 'Succeeded',
+    },
+  };
+}

@@ -1,0 +1,199 @@
+/**
+ * JSON Schemas of the management API. The same objects validate requests (fastify/ajv) and make
+ * up the OpenAPI document, so the document cannot drift from what the server accepts.
+ */
+
+const ipRule = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['value'],
+  properties: {
+    action: { type: 'string', enum: ['Allow'] },
+    value: { type: 'string', description: 'IPv4/IPv6 address or CIDR range' },
+  },
+} as const;
+
+const networkRuleSet = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    defaultAction: { type: 'string', enum: ['Allow', 'Deny'] },
+    ipRules: { type: 'array', items: ipRule },
+    // Accepted for compatibility with ACR documents; Berth has no virtual networks, so it must be empty.
+    virtualNetworkRules: { type: 'array', maxItems: 0 },
+  },
+} as const;
+
+const readOnly = { description: 'read-only; ignored in requests' } as const;
+
+/** Body of `PUT`/`PATCH /api/registries/{name}`. */
+export const registryBodySchema = {
+  $id: 'RegistryBody',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    sku: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['name'],
+      properties: { name: { type: 'string', enum: ['Basic', 'Standard', 'Premium'] }, tier: readOnly },
+    },
+    properties: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        adminUserEnabled: { type: 'boolean' },
+        anonymousPullEnabled: { type: 'boolean' },
+        publicNetworkAccess: { type: 'string', enum: ['Enabled', 'Disabled'] },
+        networkRuleSet,
+        networkRuleBypassOptions: { type: 'string', enum: ['AzureServices', 'None'] },
+        loginServer: readOnly,
+        creationDate: readOnly,
+        provisioningState: readOnly,
+        privateEndpointConnections: readOnly,
+      },
+    },
+    id: readOnly,
+    name: readOnly,
+    type: readOnly,
+    location: readOnly,
+    tags: readOnly,
+  },
+} as const;
+
+/** The registry resource as returned. */
+export const registryResourceSchema = {
+  $id: 'Registry',
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    name: { type: 'string' },
+    type: { type: 'string' },
+    sku: { type: 'object', properties: { name: { type: 'string' }, tier: { type: 'string' } } },
+    properties: {
+      type: 'object',
+      properties: {
+        loginServer: { type: 'string' },
+        creationDate: { type: 'string', format: 'date-time' },
+        provisioningState: { type: 'string' },
+        adminUserEnabled: { type: 'boolean' },
+        anonymousPullEnabled: { type: 'boolean' },
+        publicNetworkAccess: { type: 'string', enum: ['Enabled', 'Disabled'] },
+        networkRuleSet: {
+          type: 'object',
+          properties: {
+            defaultAction: { type: 'string' },
+            ipRules: {
+              type: 'array',
+              items: {
+                type: 'object',
+                properties: { action: { type: 'string' }, value: { type: 'string' } },
+              },
+            },
+          },
+        },
+        networkRuleBypassOptions: { type: 'string' },
+        privateEndpointConnections: { type: 'array', items: { type: 'object' } },
+      },
+    },
+  },
+} as const;
+
+export const errorSchema = {
+  $id: 'Error',
+  type: 'object',
+  properties: {
+    error: {
+      type: 'object',
+      required: ['code', 'message'],
+      properties: {
+        code: { type: 'string' },
+        message: { type: 'string' },
+        target: { type: 'string' },
+        details: { type: 'array', items: { type: 'object' } },
+      },
+    },
+  },
+} as const;
+
+export const registryNameParams = {
+  type: 'object',
+  required: ['name'],
+  properties: { name: { type: 'string', description: 'Registry name: 5-50 letters and digits' } },
+} as const;
+
+export const privateEndpointBodySchema = {
+  $id: 'PrivateEndpointConnectionBody',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    properties: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        privateEndpoint: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['address'],
+          properties: {
+            address: { type: 'string', description: 'host:port the endpoint listens on' },
+            id: readOnly,
+          },
+        },
+        privateLinkServiceConnectionState: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            status: { type: 'string', enum: ['Pending', 'Approved', 'Rejected', 'Disconnected'] },
+            description: { type: 'string', maxLength: 1024 },
+            actionsRequired: readOnly,
+          },
+        },
+        provisioningState: readOnly,
+      },
+    },
+    id: readOnly,
+    name: readOnly,
+    type: readOnly,
+  },
+} as const;
+
+export const checkNetworkAccessBodySchema = {
+  $id: 'CheckNetworkAccessBody',
+  type: 'object',
+  additionalProperties: false,
+  required: ['ip'],
+  properties: { ip: { type: 'string' } },
+} as const;
+
+export const apiKeyBodySchema = {
+  $id: 'ApiKeyBody',
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'role'],
+  properties: {
+    name: { type: 'string', minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9._-]+$' },
+    role: { type: 'string', enum: ['Owner', 'Contributor', 'Reader'] },
+    registry: { type: 'string', description: "a registry name, or '*' for all" },
+    trustedService: {
+      type: 'boolean',
+      description: 'may bypass network rules of registries that allow trusted services',
+    },
+  },
+} as const;
+
+export const roleAssignmentBodySchema = {
+  $id: 'RoleAssignmentBody',
+  type: 'object',
+  additionalProperties: false,
+  required: ['role'],
+  properties: { role: { type: 'string', enum: ['Owner', 'Contributor', 'Reader'] } },
+} as const;
+
+export const regenerateCredentialBodySchema = {
+  $id: 'RegenerateCredentialBody',
+  type: 'object',
+  additionalProperties: false,
+  required: ['name'],
+  properties: { name: { type: 'string', enum: ['password', 'password2'] } },
+} as const;
