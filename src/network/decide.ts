@@ -37,20 +37,20 @@ export interface RegistryNetworkSettings {
   networkRuleBypassOptions: NetworkRuleBypassOptions;
 }
 
-const HINTS: Record<DenialReason, string> = {
-  publicNetworkAccessDisabled:
+const HINTS: Record<DenialReason, (entry: AccessEntry) => string> = {
+  publicNetworkAccessDisabled: () =>
     "Public network access to this registry is disabled; ask the registry owner to update the registry's network rules.",
-  ipNotAllowed: "Ask the registry owner to update the registry's network rules to allow this address.",
-  privateEndpointNotApproved:
-    'The private endpoint connection is not approved; ask the registry owner to approve it.',
+  ipNotAllowed: () => "Ask the registry owner to update the registry's network rules to allow this address.",
+  privateEndpointNotApproved: (entry) =>
+    `The private endpoint connection${entry.kind === 'private' ? ` '${entry.connectionName}'` : ''} is not approved; ask the registry owner to approve it.`,
 };
 
-function deny(reason: DenialReason, client: ClientAddress): AccessDecision {
+function deny(reason: DenialReason, entry: AccessEntry, client: ClientAddress): AccessDecision {
   // The first sentence matches ACR's wording so existing tooling that greps for it keeps working.
   return {
     allowed: false,
     reason,
-    message: `client with IP '${client.text}' is not allowed access. ${HINTS[reason]}`,
+    message: `client with IP '${client.text}' is not allowed access. ${HINTS[reason](entry)}`,
   };
 }
 
@@ -65,16 +65,18 @@ export function decideAccess(
     // A private endpoint is its own network boundary: the public settings and the bypass do not apply.
     return entry.connectionState === 'Approved'
       ? { allowed: true, via: 'privateEndpoint' }
-      : deny('privateEndpointNotApproved', client);
+      : deny('privateEndpointNotApproved', entry, client);
   }
   const bypass = policy.trustedServicesBypass && identity?.trustedService === true;
   if (policy.publicNetworkAccess === 'Disabled') {
-    return bypass ? { allowed: true, via: 'trustedService' } : deny('publicNetworkAccessDisabled', client);
+    return bypass
+      ? { allowed: true, via: 'trustedService' }
+      : deny('publicNetworkAccessDisabled', entry, client);
   }
   if (policy.defaultAction === 'Allow') return { allowed: true, via: 'defaultAction' };
   const rule = policy.ipRules.match(client);
   if (rule !== undefined) return { allowed: true, via: 'ipRule', rule };
-  return bypass ? { allowed: true, via: 'trustedService' } : deny('ipNotAllowed', client);
+  return bypass ? { allowed: true, via: 'trustedService' } : deny('ipNotAllowed', entry, client);
 }
 
 /** Compiles stored settings once per change, so each request pays only for a trie lookup. */
