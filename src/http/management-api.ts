@@ -41,6 +41,8 @@ export function buildManagementApi(deps: ManagementDeps): FastifyInstance {
   const app = Fastify({
     loggerInstance: deps.logger,
     bodyLimit: 1024 * 1024,
+    // Router-level failures (over-long or malformed path parameters) get the ARM error body too.
+    frameworkErrors: (error, request, reply) => sendManagementError(error, request, reply),
     ajv: {
       customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false, useDefaults: false },
     },
