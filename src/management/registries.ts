@@ -81,6 +81,9 @@ export class RegistryManager {
         privateEndpointConnections: current.privateEndpointConnections,
       };
       const result = this.apply(base, body, current);
+      if (result.settings.adminUserEnabled && result.settings.credentials.passwords.length === 0) {
+        result.settings.credentials = newCredentials(key);
+      }
       await this.meta.updateRegistry(key, { ...result.settings });
       return {
         resource: this.resourceOf({ ...existing, properties: { ...result.settings } }),
