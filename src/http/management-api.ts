@@ -86,8 +86,16 @@ export function buildManagementApi(deps: ManagementDeps): FastifyInstance {
   registerNetworkRoutes(ctx);
   registerIdentityRoutes(ctx);
 
-  const openapi = buildOpenApi(docs);
-  app.get('/api/openapi.json', async () => openapi);
+  // Registered like every other route so the document lists itself; built once, after all routes.
+  let openapi: ReturnType<typeof buildOpenApi> | undefined;
+  route({
+    method: 'GET',
+    url: '/api/openapi.json',
+    summary: 'This OpenAPI 3.1 document (no authentication needed)',
+    tag: 'Meta',
+    responses: { 200: { description: 'The OpenAPI document' } },
+    handler: async () => (openapi ??= buildOpenApi(docs)),
+  });
   return app;
 }
 
