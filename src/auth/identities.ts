@@ -127,6 +127,14 @@ export class IdentityService {
     );
   }
 
+  /** Deletes an API key; a user account's id is not an API key, so it is ResourceNotFound. */
+  async deleteApiKey(id: string): Promise<void> {
+    const identity = await this.store.getIdentity(id);
+    if (identity?.kind !== 'apiKey')
+      throw new ManagementError('ResourceNotFound', `API key '${id}' was not found.`);
+    await this.deleteIdentity(id);
+  }
+
   async deleteIdentity(id: string): Promise<void> {
     if (!(await this.store.deleteIdentity(id)))
       throw new ManagementError('ResourceNotFound', `Identity '${id}' was not found.`);

@@ -85,7 +85,7 @@ export function registerIdentityRoutes(ctx: ManagementContext): void {
     responses: { 204: { description: 'Deleted' } },
     handler: async (request: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply) => {
       identities.authorize(request.principal, '*', 'Owner');
-      await identities.deleteIdentity(request.params.id);
+      await identities.deleteApiKey(request.params.id);
       return reply.code(204).send();
     },
   });
