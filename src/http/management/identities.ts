@@ -36,7 +36,9 @@ export function registerIdentityRoutes(ctx: ManagementContext): void {
     ) => {
       const registry = request.body.registry ?? '*';
       const scope = registry === '*' ? '*' : (await registries.get(registry)).name;
-      identities.authorize(request.principal, scope, 'Owner');
+      // A trusted-service key bypasses the network rules of every registry that allows trusted
+      // services, not just `scope`, so minting one needs Owner on all registries.
+      identities.authorize(request.principal, request.body.trustedService ? '*' : scope, 'Owner');
       const { id, key } = await identities.createApiKey(
         request.body.name,
         request.body.role,
