@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ManagementError } from '../../errors/management.js';
 import type { PrivateEndpointBody } from '../../management/private-endpoints.js';
+import { parseClientAddress } from '../../network/index.js';
 import {
   checkNetworkAccessBodySchema,
   privateEndpointBodySchema,
@@ -75,10 +76,21 @@ export function registerNetworkRoutes(ctx: ManagementContext): void {
     ) => {
       const registry = await registryKey(request.params.name);
       identities.authorize(request.principal, registry, 'Reader');
+      // The log stores canonical addresses, so `2001:DB8::1` or `::ffff:10.0.0.1` must be read the same way.
+      const clientIp = request.query.ip ? parseClientAddress(request.query.ip)?.text : undefined;
+      if (request.query.ip && !clientIp) {
+        throw new ManagementError(
+          'InvalidParameter',
+          `'${request.query.ip.slice(0, 100)}' is not an IP address.`,
+          {
+            target: 'ip',
+          },
+        );
+      }
       await access.flush();
       const result = await audit.queryDenials(registry, {
         ...(request.query.since ? { since: new Date(request.query.since) } : {}),
-        ...(request.query.ip ? { clientIp: request.query.ip } : {}),
+        ...(clientIp ? { clientIp } : {}),
         limit: Math.min(Number(request.query.limit ?? 100), 10_000),
       });
       return {
