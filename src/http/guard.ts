@@ -115,11 +115,18 @@ export class NetworkGuard {
     const decision = await this.options.access.decide(registry, this.options.entry, client);
     if (decision.allowed || decision.reason === 'privateEndpointNotApproved') return decision;
     // The one exception to "network first": a trusted service's credential may bypass the public rules.
+    // It is looked at only when it could change the answer (bypass on) and only if it is an API key, the
+    // one kind of identity that can be a trusted service: verifying passwords here would let a refused
+    // network test them (a verified secret is cached, so a right guess answers faster) and cost a scrypt
+    // per refused request.
+    const bypassed = await this.options.access.decide(registry, this.options.entry, client, {
+      trustedService: true,
+    });
+    if (!bypassed.allowed) return decision;
     const authorization = request.headers.authorization;
-    if (!authorization) return decision;
+    if (!authorization || !/^bearer /i.test(authorization)) return decision;
     const principal = await this.options.identities.authenticate(authorization).catch(() => undefined);
-    if (!principal?.trustedService) return decision;
-    return this.options.access.decide(registry, this.options.entry, client, { trustedService: true });
+    return principal?.trustedService ? bypassed : decision;
   }
 
   private deny(
