@@ -33,10 +33,14 @@ export interface FormatOptions {
 /** Thrown for a `--query` that is not valid JMESPath. */
 export class QueryError extends Error {}
 
-/** Checks that `expression` parses as JMESPath; throws `QueryError` otherwise. */
+// `compile` exists at runtime (jmespath.js exports its parser) but @types/jmespath omits it.
+const parser = jmespath as unknown as { compile?: (expression: string) => unknown };
+
+/** Checks that `expression` parses as JMESPath (syntax only); throws `QueryError` otherwise. */
 export function validateQuery(expression: string): void {
   try {
-    jmespath.search({}, expression);
+    if (parser.compile) parser.compile(expression);
+    else jmespath.search(null, expression);
   } catch (error) {
     throw new QueryError(`invalid JMESPath query '${expression}': ${(error as Error).message}`);
   }

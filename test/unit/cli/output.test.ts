@@ -170,6 +170,8 @@ describe('--query', () => {
   test('invalid expressions are rejected up front', () => {
     assert.throws(() => validateQuery('[?'), QueryError);
     assert.doesNotThrow(() => validateQuery('a.b[0]'));
+    // Only syntax is checked up front: a function that needs data must not fail on an empty document.
+    assert.doesNotThrow(() => validateQuery('length(value)'));
   });
 
   test('a type error at evaluation is a QueryError', () => {

@@ -2,6 +2,7 @@
 // so CLI tests exercise real HTTP (paths, encoding, status codes) without the whole server. It also
 // records every request so tests can assert exactly what the CLI sent (e.g. PATCH bodies).
 
+import { isIP } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 
 export const FAKE_USER = 'admin';
@@ -139,7 +140,7 @@ export async function startFakeApi(options: { dataEndpoint?: string } = {}): Pro
         if (set.defaultAction) r.defaultAction = set.defaultAction;
         if (set.ipRules) {
           for (const rule of set.ipRules) {
-            if (!/^[0-9a-f.:]+(\/\d+)?$/i.test(rule.value)) {
+            if (isIP(rule.value.split('/')[0]!) === 0) {
               throw new HttpError(
                 400,
                 'InvalidNetworkRule',
