@@ -65,7 +65,10 @@ export function buildManagementApi(deps: ManagementDeps): FastifyInstance {
   };
 
   app.addHook('onRequest', async (request) => {
-    if (request.url === '/api/openapi.json' || !request.url.startsWith('/api/')) return;
+    // Decided by the matched route, not the raw target: an absolute-form target
+    // (`GET http://host/api/registries`) reaches the same route but does not start with '/api/'.
+    const path = request.routeOptions.url ?? request.url;
+    if (path === '/api/openapi.json' || !path.startsWith('/api/')) return;
     request.principal = await deps.identities.authenticate(request.headers.authorization);
   });
   app.setErrorHandler((error, request, reply) => sendManagementError(error, request, reply));
