@@ -44,7 +44,8 @@ export class PrivateEndpointManager {
     const existing = settings.privateEndpointConnections.find((pe) => pe.name === name);
     if (existing) {
       const address = body.properties?.privateEndpoint?.address;
-      if (address !== undefined && address !== existing.address) {
+      // Compared canonically: a client may PUT back the address as it first wrote it.
+      if (address !== undefined && canonicalAddress(address) !== existing.address) {
         throw new ManagementError(
           'InvalidParameter',
           'The address of a private endpoint connection cannot change; delete and re-create it.',
