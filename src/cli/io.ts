@@ -3,6 +3,11 @@ import type { CliIO } from './context.js';
 
 /** The real terminal: process streams, prompts on stderr so stdout stays clean for results. */
 export function processIO(): CliIO {
+  // `berth list | head -1` closes the pipe early; that is the reader's choice, not an error.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw error;
+  });
   return {
     stdout: (text) => void process.stdout.write(text),
     stderr: (text) => void process.stderr.write(text),
