@@ -59,6 +59,14 @@ test('an OCI image manifest: 201 with Location and digest, then served by tag an
   }
 });
 
+test('an image manifest with no layers is accepted', async () => {
+  const { config } = await blobsIn('man/no-layers');
+  const pushed = await pushManifest(berth.url, 'man/no-layers', 'empty', imageManifest(config, []));
+  const { res, body } = await getManifest('man/no-layers', 'empty');
+  assert.equal(res.status, 200);
+  assert.deepEqual(body, pushed.bytes);
+});
+
 test('an OCI index whose children exist is accepted; a missing child is 404 MANIFEST_BLOB_UNKNOWN', async () => {
   const amd = await pushImage(berth.url, 'man/index');
   const arm = await pushImage(berth.url, 'man/index');
@@ -248,10 +256,14 @@ test('a manifest over the size limit is 413, whether or not Content-Length says 
   });
   assert.equal(chunked.status, 413);
   assert.equal((await fetch(`${small.url}/v2/man/limit/manifests/big`)).status, 404);
-  // Just under the limit is fine.
-  const fits = imageManifest(image.config, image.layers, { annotations: { pad: 'x'.repeat(1000) } });
-  assert.ok(JSON.stringify(fits).length <= 2048);
-  assert.equal((await putManifest(small.url, 'man/limit', 'fits', fits)).status, 201);
+  // Exactly at the limit is fine; one byte more is not.
+  const sized = (size: number) => {
+    const base = JSON.stringify(imageManifest(image.config, image.layers, { annotations: { pad: '' } }));
+    return Buffer.from(base.replace('"pad":""', `"pad":"${'x'.repeat(size - base.length)}"`));
+  };
+  assert.equal(sized(2048).length, 2048);
+  assert.equal((await putManifest(small.url, 'man/limit', 'fits', sized(2048))).status, 201);
+  assert.equal((await putManifest(small.url, 'man/limit', 'over', sized(2049))).status, 413);
 });
 
 test('stored bytes are exactly what was sent, odd whitespace and key order included', async () => {

@@ -10,6 +10,7 @@ import {
   digestOf,
   expectError,
   pushBlob,
+  pushImage,
   randomBlob,
   startUpload,
   withQuery,
@@ -256,5 +257,28 @@ test('cancelling an upload while its PUT is verifying never yields a 500', async
     }
   } finally {
     await berth.stop();
+  }
+});
+
+test('manifests, tags, blobs and repositories survive a restart', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'berth-resume-'));
+  try {
+    let berth = await startTestBerth({ dataDir });
+    const image = await pushImage(berth.url, 'resume/persist', 'v1');
+    await berth.close();
+    berth = await startTestBerth({ dataDir });
+    try {
+      const manifest = await fetch(`${berth.url}/v2/resume/persist/manifests/v1`);
+      assert.equal(manifest.status, 200);
+      assert.deepEqual(Buffer.from(await manifest.arrayBuffer()), image.bytes);
+      const layer = await fetch(`${berth.url}/v2/resume/persist/blobs/${image.layers[0]!.digest}`);
+      assert.equal(digestOf(Buffer.from(await layer.arrayBuffer())), image.layers[0]!.digest);
+      const catalog = (await (await fetch(`${berth.url}/v2/_catalog`)).json()) as { repositories: string[] };
+      assert.deepEqual(catalog.repositories, ['resume/persist']);
+    } finally {
+      await berth.close();
+    }
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
   }
 });
