@@ -17,19 +17,32 @@ export function proxyProtocolServerFactory(trustedProxies: IpMatcher, https?: { 
     const server = (https ? createHttpsServer(https, handler) : createHttpServer(handler)) as Server;
     const original = server.listeners('connection') as ((socket: Socket) => void)[];
     server.removeAllListeners('connection');
+    // Connections still waiting for their header are not yet the HTTP server's, so it cannot close
+    // them; they are idle by definition, and shutting down must not wait out their header timeout.
+    const awaitingHeader = new Set<Socket>();
+    for (const method of ['closeIdleConnections', 'closeAllConnections'] as const) {
+      const close = server[method].bind(server);
+      server[method] = () => {
+        for (const socket of awaitingHeader) socket.destroy();
+        close();
+      };
+    }
     server.on('connection', (socket: Socket) => {
       const peer = parseClientAddress(socket.remoteAddress ?? '');
       if (!peer || trustedProxies.match(peer) === undefined) {
         for (const listener of original) listener.call(server, socket);
         return;
       }
-      readProxyHeader(socket).then(
-        (source) => {
-          if (source !== undefined) socket.proxySource = source;
-          for (const listener of original) listener.call(server, socket);
-        },
-        () => socket.destroy(),
-      );
+      awaitingHeader.add(socket);
+      readProxyHeader(socket)
+        .then(
+          (source) => {
+            if (source !== undefined) socket.proxySource = source;
+            for (const listener of original) listener.call(server, socket);
+          },
+          () => socket.destroy(),
+        )
+        .finally(() => awaitingHeader.delete(socket));
     });
     return server;
   };
@@ -45,11 +58,13 @@ function readProxyHeader(socket: Socket): Promise<string | undefined> {
       socket.off('readable', onReadable);
       socket.off('error', onError);
       socket.off('end', onEnd);
+      socket.off('close', onClose);
       if (error) reject(error);
       else resolve(source);
     };
     const onError = (error: Error) => finish(error);
     const onEnd = () => finish(new Error('connection closed before the PROXY header'));
+    const onClose = () => finish(new Error('connection closed before the PROXY header'));
     const onReadable = () => {
       let chunk: Buffer | null;
       while ((chunk = socket.read() as Buffer | null) !== null) {
@@ -68,5 +83,6 @@ function readProxyHeader(socket: Socket): Promise<string | undefined> {
     socket.on('readable', onReadable);
     socket.on('error', onError);
     socket.on('end', onEnd);
+    socket.on('close', onClose);
   });
 }
