@@ -167,3 +167,17 @@ test('a trusted balancer that sends nothing is disconnected after the header tim
   assert.equal(res.data, '');
   assert.ok(Date.now() - started >= 4_000, 'not before the header timeout');
 });
+
+test('stopping the server does not wait for a balancer connection that has sent no header yet', async () => {
+  const own = await startTestBerth({ proxyProtocol: true, trustedProxies: [BALANCER] });
+  const held = await holdConnection(endpointOf(own.url), BALANCER);
+  try {
+    const started = Date.now();
+    await own.stop();
+    const took = Date.now() - started;
+    assert.ok(took < 2_000, `stop took ${took} ms: an idle pre-header connection must not hold shutdown`);
+    assert.equal(await held.closedWithin(1_000), true, 'the pre-header connection is closed on shutdown');
+  } finally {
+    held.socket.destroy();
+  }
+});
