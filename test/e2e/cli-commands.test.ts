@@ -545,6 +545,34 @@ describe(`berth (${berthCommand().kind}) against a Berth server`, () => {
     assert.equal((await berth(['private-endpoint-connection', 'list', '-r', REG])).stdout, '[]\n');
   });
 
+  test('login --api-key; a Reader key can show but not update (403, exit 1)', async (t) => {
+    if (fakeOnly(t)) return;
+    const basic = `Basic ${Buffer.from(`${server.username}:${server.password}`).toString('base64')}`;
+    const created = await fetch(`${server.managementUrl}/api/apiKeys`, {
+      method: 'POST',
+      headers: { authorization: basic, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'cli-reader', role: 'Reader', registry: REG }),
+    });
+    assert.equal(created.status, 201, await created.clone().text());
+    const { key } = (await created.json()) as { key: string };
+
+    const keyed = isolatedEnv();
+    const login = await runBerth(['login', '--server', server.managementUrl, '--api-key', key], keyed.env);
+    assert.equal(login.code, 0, login.stderr);
+    assert.deepEqual(parse(login).roles, [{ registry: REG, role: 'Reader' }]);
+    const stored = JSON.parse(readFileSync(join(keyed.configDir, 'config.json'), 'utf8')) as {
+      profile: Record<string, string>;
+    };
+    assert.deepEqual(stored.profile, { server: server.managementUrl, apiKey: key });
+
+    const shown = await runBerth(['show', '-n', REG, '--query', 'name', '-o', 'tsv'], keyed.env);
+    assert.equal(shown.stdout, `${REG}\n`, shown.stderr);
+    const refused = await runBerth(['update', '-n', REG, '--admin-enabled', 'true'], keyed.env);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /^ERROR: /);
+    assert.equal(refused.stdout, '');
+  });
+
   test('environment overrides: BERTH_SERVER with BERTH_USERNAME/PASSWORD needs no profile', async () => {
     const fresh = isolatedEnv();
     const ok = await runBerth(['show', '-n', REG, '--query', 'name', '-o', 'tsv'], {
