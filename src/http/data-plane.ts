@@ -18,6 +18,7 @@ import { listCatalog, listTags } from './v2/discovery.js';
 import { deleteManifest, getManifest, getReferrers, putManifest } from './v2/manifests.js';
 import { parseV2Path, type V2Route } from './v2/routes.js';
 import { sendOciError } from './errors.js';
+import { closeIdleConnectionsWhileClosing } from './graceful-close.js';
 import type { NetworkGuard } from './guard.js';
 
 export interface DataPlaneOptions {
@@ -58,6 +59,7 @@ export function buildDataPlane(options: DataPlaneOptions): FastifyInstance {
     ...(options.serverFactory ? { serverFactory: options.serverFactory } : {}),
   };
   const app = Fastify(serverOptions) as unknown as FastifyInstance;
+  closeIdleConnectionsWhileClosing(app);
   // Bodies are streamed by the handlers themselves (blobs, chunks, manifests), never parsed or buffered here.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined));

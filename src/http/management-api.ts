@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { Logger } from 'pino';
 import type { IdentityService, Principal } from '../auth/identities.js';
 import { ManagementError } from '../errors/management.js';
+import { closeIdleConnectionsWhileClosing } from './graceful-close.js';
 import type { NetworkAccessService } from '../management/network-access.js';
 import type { PrivateEndpointManager } from '../management/private-endpoints.js';
 import type { RegistryManager } from '../management/registries.js';
@@ -47,6 +48,7 @@ export function buildManagementApi(deps: ManagementDeps): FastifyInstance {
       customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false, useDefaults: false },
     },
   }) as unknown as FastifyInstance;
+  closeIdleConnectionsWhileClosing(app);
   app.decorateRequest('principal', undefined as unknown as Principal);
 
   const docs: RouteDoc[] = [];

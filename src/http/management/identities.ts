@@ -45,16 +45,14 @@ export function registerIdentityRoutes(ctx: ManagementContext): void {
         scope,
         request.body.trustedService ?? false,
       );
-      return reply
-        .code(201)
-        .send({
-          id,
-          name: request.body.name,
-          role: request.body.role,
-          registry: scope,
-          trustedService: request.body.trustedService ?? false,
-          key,
-        });
+      return reply.code(201).send({
+        id,
+        name: request.body.name,
+        role: request.body.role,
+        registry: scope,
+        trustedService: request.body.trustedService ?? false,
+        key,
+      });
     },
   });
 

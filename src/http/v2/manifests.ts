@@ -70,7 +70,10 @@ export async function getReferrers(ctx: V2Context, digest: string): Promise<void
   if (artifactType !== undefined) ctx.reply.header('OCI-Filters-Applied', 'artifactType');
   // A Buffer, not a string: fastify appends `; charset=utf-8` to string payloads, and clients (and the
   // conformance suite) compare this Content-Type exactly.
-  ctx.reply.code(200).header('Content-Type', MediaType.OciIndex).send(Buffer.from(JSON.stringify(body)));
+  ctx.reply
+    .code(200)
+    .header('Content-Type', MediaType.OciIndex)
+    .send(Buffer.from(JSON.stringify(body)));
 }
 
 /** Manifest types named in Accept, or undefined when the client named none (then anything goes). */
