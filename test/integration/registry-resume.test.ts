@@ -35,9 +35,15 @@ function uploadFiles(dataDir: string): string[] {
 
 /**
  * Sends a PATCH whose declared body is `declared` bytes, writes only `sent` of them, waits until the
- * server has them, then destroys the socket, as a client that crashed mid-chunk would.
+ * server has written them (`arrived`), then destroys the socket, as a client that crashed mid-chunk would.
  */
-async function abortedPatch(url: string, declared: number, sent: Buffer, start: number): Promise<void> {
+async function abortedPatch(
+  url: string,
+  declared: number,
+  sent: Buffer,
+  start: number,
+  arrived: () => boolean,
+): Promise<void> {
   const target = new URL(url);
   await new Promise<void>((resolve) => {
     const req = httpRequest({
@@ -53,10 +59,11 @@ async function abortedPatch(url: string, declared: number, sent: Buffer, start: 
       res.resume();
       resolve();
     });
-    req.write(sent, () => {
-      setTimeout(() => req.destroy(), 100);
-    });
     req.on('close', () => resolve());
+    req.write(sent, async () => {
+      for (let i = 0; i < 500 && !arrived(); i++) await sleep(10);
+      req.destroy();
+    });
   });
 }
 
@@ -166,13 +173,12 @@ test('a body aborted mid-PATCH leaves the upload resumable from the last accepte
     const upload = await startUpload(berth.url, 'resume/abort');
     assert.equal((await patch(upload, content.subarray(0, 100_000), 0)).status, 202);
 
-    // Promise 100 000 more bytes, send 40 000 of them (different bytes!) and hang up.
-    await abortedPatch(upload, 100_000, randomBlob(40_000), 100_000);
-
-    // The bytes that did arrive were written past the accepted offset...
+    // Promise 100 000 more bytes, send 40 000 of them (different bytes!) and hang up once the server
+    // has written them past the accepted offset.
     const id = new URL(upload).pathname.split('/').pop()!;
-    const { size } = statSync(join(berth.dataDir, 'blobs', 'default', 'uploads', id));
-    assert.ok(size > 100_000, `partial chunk should have reached the upload file (size ${size})`);
+    const uploadSize = () => statSync(join(berth.dataDir, 'blobs', 'default', 'uploads', id)).size;
+    await abortedPatch(upload, 100_000, randomBlob(40_000), 100_000, () => uploadSize() >= 140_000);
+    assert.equal(uploadSize(), 140_000, 'the partial chunk reached the upload file');
     // ...but the session still says 100 000, and the next chunk resumes from there (retrying while the
     // server may still be tearing the aborted request down).
     const status = await fetch(upload);
