@@ -3,8 +3,9 @@
 // with the `berth` CLI as a subprocess, as an operator would.
 
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { test, type TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import {
   describeFailure,
   registryHost,
@@ -18,24 +19,25 @@ import {
 import { writeMultiArchLayout } from '../helpers/oci-layout.js';
 import { TEST_ADMIN_PASSWORD, startTestBerth, type TestBerth } from '../helpers/server.js';
 
-const CLI = join(import.meta.dirname, '..', '..', 'src', 'cli', 'index.ts');
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const CLI = join(ROOT, 'src', 'cli', 'index.ts');
 
 /** Runs `berth <args>` in a subprocess with its own profile directory. */
 function berthCli(configDir: string) {
   return (args: string[]) =>
     runOk(process.execPath, ['--import', 'tsx', CLI, ...args], {
       env: { BERTH_CONFIG_DIR: configDir },
-      cwd: join(import.meta.dirname, '..', '..'),
+      cwd: ROOT,
       timeoutMs: 60_000,
     });
 }
 
-/** Starts Berth, logs the CLI in, and denies everyone (127.0.0.1 included) on the default registry. */
-async function deniedBerth(t: TestContext, dir: string) {
+/** Starts Berth and logs a `berth` CLI profile in to it as the owner. */
+async function berthWithCli(t: TestContext, dir: string) {
   const berth = await startTestBerth();
   t.after(() => berth.stop());
-  const berth_ = berthCli(join(dir, 'berth-config'));
-  await berth_([
+  const cli = berthCli(join(dir, 'berth-config'));
+  await cli([
     'login',
     '--server',
     berth.managementUrl,
@@ -44,9 +46,10 @@ async function deniedBerth(t: TestContext, dir: string) {
     '--password',
     TEST_ADMIN_PASSWORD,
   ]);
-  return { berth, cli: berth_ };
+  return { berth, cli };
 }
 
+/** Denies everyone on the default registry (127.0.0.1 included) with `berth update`. */
 async function deny(cli: ReturnType<typeof berthCli>, berth: TestBerth): Promise<void> {
   await cli(['update', '--name', 'default', '--default-action', 'Deny']);
   const res = await fetch(`${berth.url}/v2/`);
@@ -66,7 +69,7 @@ test('skopeo push and pull are refused with 403 while denied, and work after `be
   if (!skopeo) return;
   const dir = testTempDir(t);
   const containers = writeContainersConfig(dir);
-  const { berth, cli } = await deniedBerth(t, dir);
+  const { berth, cli } = await berthWithCli(t, dir);
   const layout = writeMultiArchLayout(join(dir, 'layout'));
   const repo = `docker://${registryHost(berth.url)}/e2e/guarded`;
   const env = containers.env;
@@ -116,7 +119,7 @@ test('podman login, pull and push are refused with 403 while denied, and work af
   if (!skopeo || !podman) return;
   const dir = testTempDir(t);
   const containers = writeContainersConfig(dir);
-  const { berth, cli } = await deniedBerth(t, dir);
+  const { berth, cli } = await berthWithCli(t, dir);
   const host = registryHost(berth.url);
   const layout = writeMultiArchLayout(join(dir, 'layout'));
   const env = containers.env;
