@@ -54,9 +54,32 @@ export function buildDataPlane(options: DataPlaneOptions): FastifyInstance {
     // Uploads of large layers take as long as they take; timeouts apply to idle sockets only.
     requestTimeout: 0,
     return503OnClosing: true,
+    // A request without Host (HTTP/1.0 clients, health probes) reaches the default registry instead of
+    // Node's bare 400, which would carry no OCI error body.
+    ...(options.https ? {} : { http: { requireHostHeader: false } }),
     routerOptions: { maxParamLength: 1024 },
     ...(options.https ? { https: options.https } : {}),
     ...(options.serverFactory ? { serverFactory: options.serverFactory } : {}),
+    // Requests the router rejects (bad percent-encoding, bad Host) are still network-checked first
+    // and still answered in the OCI error shape.
+    frameworkErrors: (error, request, reply) => {
+      void (async () => {
+        request.registry = options.fixedRegistry ?? options.directory.resolve(request.headers.host);
+        if (options.guard) await options.guard.check(request, request.registry);
+        throw error;
+      })().catch((failure: unknown) => sendOciError(failure, request, reply));
+    },
+    // Bytes that are not HTTP at all never become a request; answer them in the OCI shape too.
+    clientErrorHandler: (error, socket) => {
+      if (!socket.writable) return void socket.destroy(error);
+      const body = JSON.stringify(
+        new OciError('UNSUPPORTED', 'malformed HTTP request', undefined, { status: 400 }).toBody(),
+      );
+      socket.end(
+        `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+          `Docker-Distribution-API-Version: registry/2.0\r\nConnection: close\r\n\r\n${body}`,
+      );
+    },
   };
   const app = Fastify(serverOptions) as unknown as FastifyInstance;
   closeIdleConnectionsWhileClosing(app);
