@@ -83,6 +83,10 @@ export function buildDataPlane(options: DataPlaneOptions): FastifyInstance {
   };
   const app = Fastify(serverOptions) as unknown as FastifyInstance;
   closeIdleConnectionsWhileClosing(app);
+  // Node answers `Expect: 100-continue` itself before any hook runs, inviting a refused client to send
+  // its whole body. Take the event over: the request goes through the guard, and only a handler that
+  // is about to read the body says "100 Continue".
+  app.server.on('checkContinue', (request, response) => app.server.emit('request', request, response));
   // Bodies are streamed by the handlers themselves (blobs, chunks, manifests), never parsed or buffered here.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined));
@@ -110,6 +114,8 @@ export function buildDataPlane(options: DataPlaneOptions): FastifyInstance {
     const queryStart = url.indexOf('?');
     const path = queryStart === -1 ? url : url.slice(0, queryStart);
     const route = parseV2Path(path.slice('/v2'.length));
+    if (request.headers.expect?.toLowerCase() === '100-continue' && !reply.raw.headersSent)
+      reply.raw.writeContinue();
     if (!route)
       throw new OciError('UNSUPPORTED', `no such endpoint: ${request.method} ${path}`, undefined, {
         status: 404,
