@@ -208,7 +208,11 @@ export class RegistryManager {
         { target: 'sku.name' },
       );
     }
-    if (settings.networkRuleSet.ipRules.length > plan.maxIpRules) {
+    // Over the limit is refused only when the change adds rules (or the SKU changes), so a registry left
+    // above a limit the operator lowered later can still be edited and brought back under it.
+    const count = settings.networkRuleSet.ipRules.length;
+    const grew = !previous || previous.sku !== settings.sku || count > previous.networkRuleSet.ipRules.length;
+    if (count > plan.maxIpRules && grew) {
       throw new ManagementError(
         'TooManyIpRules',
         `A registry in the ${settings.sku} SKU can have at most ${plan.maxIpRules} IP rules; ${settings.networkRuleSet.ipRules.length} were given.`,

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { DEFAULT_SKU_PLANS } from '../../src/management/skus.js';
@@ -144,4 +147,36 @@ test('an operator-lowered limit (maxIpRules: 3) is enforced: the 4th rule fails'
   const other = uniqueName('notthree');
   await createRegistry(api, other);
   assert.equal((await api('PATCH', `/api/registries/${other}`, rules(...manyRules(4)))).status, 200);
+});
+
+test('a registry left above a limit the operator lowered later can still be edited, but not grow', async () => {
+  const name = uniqueName('lowered');
+  const dataDir = mkdtempSync(join(tmpdir(), 'berth-lowered-'));
+  const first = await startTestBerth({ dataDir });
+  try {
+    await createRegistry(apiFor(first), name);
+    const five = await apiFor(first)('PATCH', `/api/registries/${name}`, rules(...manyRules(5)));
+    assert.equal(five.status, 200, five.text);
+  } finally {
+    await first.stop();
+  }
+  const lowered = await startTestBerth({
+    dataDir,
+    skus: { ...DEFAULT_SKU_PLANS, Premium: { ...DEFAULT_SKU_PLANS.Premium, maxIpRules: 3 } },
+  });
+  try {
+    const loweredApi = apiFor(lowered);
+    const unrelated = await loweredApi('PATCH', `/api/registries/${name}`, {
+      properties: { networkRuleSet: { defaultAction: 'Deny' } },
+    });
+    assert.equal(unrelated.status, 200, unrelated.text);
+    const shrink = await loweredApi('PATCH', `/api/registries/${name}`, rules(...manyRules(4)));
+    assert.equal(shrink.status, 200, shrink.text);
+    assert.equal(storedRules(shrink).length, 4);
+    const grow = await loweredApi('PATCH', `/api/registries/${name}`, rules(...manyRules(5)));
+    expectApiError(grow, 400, 'TooManyIpRules', /at most 3 IP rules/);
+  } finally {
+    await lowered.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
 });
