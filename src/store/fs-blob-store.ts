@@ -1,12 +1,14 @@
-import { constants } from 'node:fs';
+import { constants, createWriteStream, write, writev } from 'node:fs';
 import { mkdir, open, rename, rm, stat, truncate, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { StoreNotFoundError } from './errors.js';
 import type { BlobStore, ByteRange } from './types.js';
 
 const READ_CHUNK = 1024 * 1024;
-const WRITE_BATCH = 1024 * 1024;
+/** Bytes of an upload buffered in memory while a write is in flight (the stream's high-water mark). */
+const WRITE_BUFFER = 1024 * 1024;
 
 /**
  * Large uploads are flushed to disk in the background every this many bytes, so the disk writes while
@@ -69,35 +71,45 @@ export class FsBlobStore implements BlobStore {
       if (isNotFound(error)) throw new StoreNotFoundError(`upload ${uploadId}`);
       throw error;
     });
-    // Written with positioned writes on our own handle rather than through fs.WriteStream: a stream
-    // destroyed by a failing body closes the descriptor itself, and closing it again here could close
-    // whatever file reused that number meanwhile.
+    // fs.WriteStream keeps the socket flowing while a write is in flight and gathers what arrives
+    // meanwhile into one writev. It is given our own `close`, a no-op: a stream destroyed by a failing
+    // body would otherwise close the descriptor itself, and the close below could then close whatever
+    // file reused that number meanwhile. The handle is closed once, here.
     const flush = new BackgroundFlush(handle, FLUSH_EVERY);
     let written = 0;
-    try {
-      let batch: Buffer[] = [];
-      let batchBytes = 0;
-      const writeBatch = async () => {
-        let position = offset + written;
-        while (batch.length > 0) {
-          const { bytesWritten } = await handle.writev(batch, position);
-          if (bytesWritten === 0) throw new Error(`no progress writing upload ${uploadId}`);
-          position += bytesWritten;
-          written += bytesWritten;
-          batch = dropWritten(batch, bytesWritten);
+    const counted =
+      (callback: (error: Error | null, bytes: number, buffers: unknown) => void) =>
+      (error: Error | null, bytes: number, buffers: unknown) => {
+        if (!error) {
+          written += bytes;
+          flush.progress(written);
         }
-        batchBytes = 0;
-        flush.progress(written);
+        callback(error, bytes, buffers);
       };
-      for await (const chunk of data) {
-        if ((chunk as Buffer).length === 0) continue;
-        batch.push(chunk as Buffer);
-        batchBytes += (chunk as Buffer).length;
-        // Write what has arrived as soon as the source has nothing more buffered; under load, gather
-        // socket-sized chunks into writes of up to 1 MiB (fewer syscalls, same streaming memory bound).
-        if (batchBytes >= WRITE_BATCH || data.readableLength === 0) await writeBatch();
-      }
-      await writeBatch();
+    const out = createWriteStream(path, {
+      fd: handle.fd,
+      start: offset,
+      highWaterMark: WRITE_BUFFER,
+      fs: {
+        write: (
+          fd: number,
+          buffer: Buffer,
+          bufferOffset: number,
+          length: number,
+          position: number,
+          callback: (error: Error | null, bytes: number, buffer: unknown) => void,
+        ) => write(fd, buffer, bufferOffset, length, position, counted(callback)),
+        writev: (
+          fd: number,
+          buffers: Buffer[],
+          position: number,
+          callback: (error: Error | null, bytes: number, buffers: unknown) => void,
+        ) => writev(fd, buffers, position, counted(callback)),
+        close: (_fd: number, callback: (error: Error | null) => void) => callback(null),
+      },
+    });
+    try {
+      await pipeline(data, out);
       await flush.finish();
       return written;
     } finally {
@@ -161,16 +173,6 @@ export class FsBlobStore implements BlobStore {
   private uploadPath(registry: string, uploadId: string): string {
     return join(this.root, registry, 'uploads', uploadId);
   }
-}
-
-/** The buffers left after a partial `writev` of `bytes` bytes. */
-function dropWritten(buffers: Buffer[], bytes: number): Buffer[] {
-  let left = bytes;
-  let index = 0;
-  while (index < buffers.length && left >= buffers[index]!.length) left -= buffers[index++]!.length;
-  const rest = buffers.slice(index);
-  if (left > 0 && rest.length > 0) rest[0] = rest[0]!.subarray(left);
-  return rest;
 }
 
 /**
