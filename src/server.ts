@@ -69,11 +69,21 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
     const directory = new RegistryDirectory(meta, config.domain, config.defaultRegistry);
     await directory.start();
     cleanups.push(() => directory.stop());
+    const registries = new RegistryManager(
+      meta,
+      blobs,
+      management,
+      management,
+      config.skus,
+      config.domain,
+      config.defaultRegistry,
+    );
     const service = new RegistryService(meta, blobs, {
       maxManifestBytes: config.registry.maxManifestBytes,
       deleteEnabled: config.registry.deleteEnabled,
       automaticContentDiscovery: config.registry.automaticContentDiscovery,
       uploadTtlMs: config.registry.uploadTtlSeconds * 1000,
+      storageQuota: (registry) => registries.storageQuota(registry),
     });
     const access = new NetworkAccessService(meta, management, log);
     access.start();
@@ -107,15 +117,6 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
       urls.push(await listen(app, address, https ? 'https' : 'http'));
     }
 
-    const registries = new RegistryManager(
-      meta,
-      blobs,
-      management,
-      management,
-      config.skus,
-      config.domain,
-      config.defaultRegistry,
-    );
     const peListeners = new PrivateEndpointListeners(
       meta,
       (registry, connectionName) => dataPlane({ kind: 'private', connectionName }, registry),

@@ -9,6 +9,7 @@ import type {
   RegistryCredentials,
   RegistryEndpoints,
   RegistryPatch,
+  RegistryUsage,
   RepositoryInfo,
   TagInfo,
   WhoAmI,
@@ -81,6 +82,11 @@ export class ManagementClient {
   /** `GET /api/registries/{name}/endpoints` */
   getEndpoints(name: string): Promise<RegistryEndpoints> {
     return this.request('GET', `${registryPath(name)}/endpoints`);
+  }
+
+  /** `GET /api/registries/{name}/usages` */
+  getUsages(name: string): Promise<{ value: RegistryUsage[] }> {
+    return this.request('GET', `${registryPath(name)}/usages`);
   }
 
   /** `POST /api/registries/{name}/listCredentials` */

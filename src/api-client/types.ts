@@ -128,3 +128,11 @@ export interface PrivateEndpointConnectionPut {
     privateLinkServiceConnectionState?: { status: ConnectionStatus; description?: string };
   };
 }
+
+/** One line of `GET /api/registries/{name}/usages` (ACR's `listUsages`). */
+export interface RegistryUsage {
+  name: string;
+  limit: number;
+  currentValue: number;
+  unit: 'Bytes' | 'Count';
+}

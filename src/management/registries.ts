@@ -162,6 +162,41 @@ export class RegistryManager {
     return toResource(record, settingsOf(record, 'Premium'), `${record.name}.${this.domain}`);
   }
 
+  /** The storage a registry's SKU allows, in bytes (undefined for an unknown registry). */
+  async storageQuota(name: string): Promise<number | undefined> {
+    const record = await this.meta.getRegistry(name);
+    return record && Math.floor(planOf(this.plans, settingsOf(record, 'Premium').sku).storageGiB * 2 ** 30);
+  }
+
+  /** What a registry uses against its SKU's limits, shaped like ACR's `listUsages`. */
+  async usages(name: string) {
+    const { record, settings } = await this.settings(name);
+    const plan = planOf(this.plans, settings.sku);
+    const { storageBytes } = await this.meta.registryUsage(record.name);
+    return {
+      value: [
+        {
+          name: 'Size',
+          limit: Math.floor(plan.storageGiB * 2 ** 30),
+          currentValue: storageBytes,
+          unit: 'Bytes',
+        },
+        {
+          name: 'IPRules',
+          limit: plan.maxIpRules,
+          currentValue: settings.networkRuleSet.ipRules.length,
+          unit: 'Count',
+        },
+        {
+          name: 'PrivateEndpointConnections',
+          limit: plan.maxPrivateEndpoints,
+          currentValue: settings.privateEndpointConnections.length,
+          unit: 'Count',
+        },
+      ],
+    };
+  }
+
   /** The SKU plan of a registry's settings. */
   planFor(settings: RegistrySettings) {
     return planOf(this.plans, settings.sku);

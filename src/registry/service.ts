@@ -25,6 +25,8 @@ export interface RegistryOptions {
   automaticContentDiscovery: boolean;
   /** Uploads untouched this long are purged. */
   uploadTtlMs: number;
+  /** The most bytes a registry may store (its SKU's plan), or undefined for no limit. */
+  storageQuota?: (registry: string) => Promise<number | undefined>;
 }
 
 /** The result of starting or resuming an upload. */
@@ -378,9 +380,24 @@ export class RegistryService {
         actual,
       });
     }
+    await this.assertWithinQuota(session, digest.text, length);
     await this.blobs.commitUpload(session.registry, session.id, digest.text, length);
     await this.meta.linkBlob(session.registry, session.repository, digest.text, length);
     await this.meta.deleteUpload(session.registry, session.id);
+  }
+
+  /** Refuses a new blob that would take the registry past its storage quota (a known blob costs nothing). */
+  private async assertWithinQuota(session: UploadSession, digest: string, length: number): Promise<void> {
+    const quota = await this.options.storageQuota?.(session.registry);
+    if (quota === undefined || (await this.meta.findBlob(session.registry, digest))) return;
+    const { storageBytes } = await this.meta.registryUsage(session.registry);
+    if (storageBytes + length <= quota) return;
+    await this.dropUpload(session);
+    throw new OciError(
+      'DENIED',
+      `storage quota exceeded: the registry stores ${storageBytes} of ${quota} bytes and this blob needs ${length} more; ask the registry owner to free space or move to a larger SKU`,
+      { reason: 'storageQuotaExceeded', quotaBytes: quota, usedBytes: storageBytes, blobBytes: length },
+    );
   }
 
   private async rehash(session: UploadSession, length: number) {

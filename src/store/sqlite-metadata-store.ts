@@ -376,6 +376,16 @@ export class SqliteMetadataStore implements MetadataStore {
     return this.stmt.deleteLink.run(registry, repository, digest).changes > 0;
   }
 
+  async registryUsage(registry: string): Promise<{ storageBytes: number }> {
+    const row = this.db
+      .prepare(
+        `SELECT (SELECT COALESCE(SUM(size), 0) FROM blobs WHERE registry = ?)
+              + (SELECT COALESCE(SUM(size), 0) FROM manifests WHERE registry = ?) AS bytes`,
+      )
+      .get(registry, registry) as { bytes: number };
+    return { storageBytes: row.bytes };
+  }
+
   async findBlob(registry: string, digest: string): Promise<{ size: number } | undefined> {
     return this.stmt.findBlob.get(registry, digest) as { size: number } | undefined;
   }

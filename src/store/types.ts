@@ -141,6 +141,8 @@ export interface MetadataStore {
   linkBlob(registry: string, repository: string, digest: string, size: number): Promise<void>;
   /** Removes a repository's link to a blob; false when there was none. */
   unlinkBlob(registry: string, repository: string, digest: string): Promise<boolean>;
+  /** Bytes a registry stores: its blobs (each once, however many repositories link it) and manifests. */
+  registryUsage(registry: string): Promise<{ storageBytes: number }>;
   /** A registry-wide record of a committed blob, for mounts without `from`. */
   findBlob(registry: string, digest: string): Promise<{ size: number } | undefined>;
 

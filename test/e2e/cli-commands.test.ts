@@ -238,6 +238,27 @@ describe(`berth (${berthCommand().kind}) against a Berth server`, () => {
     );
   });
 
+  test(
+    'show-usage: storage, IP rules and private endpoints against the SKU limits',
+    {
+      skip: process.env.BERTH_E2E_FAKE === '1' ? 'the fake API has no usages endpoint' : false,
+    },
+    async () => {
+      const usages = parse(await berth(['show-usage', '-n', REG])) as {
+        value: { name: string; limit: number; currentValue: number }[];
+      };
+      assert.deepEqual(
+        usages.value.map((u) => u.name),
+        ['Size', 'IPRules', 'PrivateEndpointConnections'],
+      );
+      assert.ok(usages.value.every((u) => Number.isInteger(u.limit) && u.currentValue >= 0));
+      assert.match(
+        (await berth(['show-usage', '-n', REG, '-o', 'table'])).stdout,
+        /^NAME\s+LIMIT\s+CURRENT VALUE\s+UNIT/,
+      );
+    },
+  );
+
   test('network-rule add / list / check / remove', async () => {
     const added = parse(await berth(['network-rule', 'add', '-n', REG, '--ip-address', '203.0.113.0/24']));
     assert.deepEqual(added.networkRuleSet, {

@@ -1,4 +1,4 @@
-// `berth create|show|list|update|delete|show-endpoints`: the `az acr` verbs on registries themselves.
+// `berth create|show|list|update|delete|show-endpoints|show-usage`: the `az acr` verbs on registries themselves.
 
 import { Option, type Command } from 'commander';
 import {
@@ -114,6 +114,26 @@ export function registerRegistryCommands(program: Command, deps: CliDeps): void 
           columns: [
             { header: 'LOGIN SERVER', value: (e) => e.loginServer },
             { header: 'DATA ENDPOINTS', value: (e) => (e.dataEndpoints as string[] | undefined)?.join(', ') },
+          ],
+        });
+      }),
+    );
+
+  leafCommand(
+    program,
+    'show-usage',
+    "Show a registry's storage, IP rules and private endpoints against its SKU's limits.",
+  )
+    .addOption(registryNameOption())
+    .action(
+      action<NameOption>(deps, async (options, ctx) => {
+        ctx.print(await ctx.client().getUsages(options.name), {
+          rows: (result) => (result as { value: unknown[] }).value,
+          columns: [
+            { header: 'NAME', value: (u) => u.name },
+            { header: 'LIMIT', value: (u) => u.limit },
+            { header: 'CURRENT VALUE', value: (u) => u.currentValue },
+            { header: 'UNIT', value: (u) => u.unit },
           ],
         });
       }),

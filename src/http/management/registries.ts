@@ -127,6 +127,19 @@ export function registerRegistryRoutes(ctx: ManagementContext): void {
   });
 
   route({
+    method: 'GET',
+    url: '/api/registries/:name/usages',
+    summary: "Storage, IP rules and private endpoints used against the SKU's limits",
+    tag: 'Registries',
+    params: registryNameParams,
+    responses: { 200: { description: 'Usages' } },
+    handler: async (request: NameRequest) => {
+      identities.authorize(request.principal, request.params.name.toLowerCase(), 'Reader');
+      return registries.usages(request.params.name);
+    },
+  });
+
+  route({
     method: 'POST',
     url: '/api/registries/:name/listCredentials',
     summary: "The admin user's name and passwords",
