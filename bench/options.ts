@@ -1,3 +1,6 @@
+/** Node flags of `npm start` (package.json): a larger initial heap keeps blob streaming out of full GCs. */
+export const BERTH_START_NODE_ARGS = '--initial-heap-size=64';
+
 /** How big and how long each measurement is; `BENCH_QUICK=1` shrinks everything for a smoke run. */
 export interface BenchOptions {
   quick: boolean;
@@ -39,7 +42,8 @@ export function loadOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions 
     warmupSeconds: quick ? 0.5 : 2,
     connections: 64,
     rssSampleMs: 100,
-    berthNodeArgs: (env.BENCH_BERTH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
+    // The same flags `npm start` uses, unless overridden.
+    berthNodeArgs: (env.BENCH_BERTH_NODE_ARGS ?? BERTH_START_NODE_ARGS).split(/\s+/).filter(Boolean),
     skipBuild: env.BENCH_SKIP_BUILD === '1',
     skipDistribution: env.BENCH_SKIP_DISTRIBUTION === '1',
     distributionBinary: env.BENCH_DISTRIBUTION_BIN ?? '/usr/bin/docker-registry',

@@ -4,6 +4,7 @@ import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { best, pull, pushPostPut, pushSinglePost, settleDisk, type Transfer } from './blob.js';
+import { cpuOverheadPercent, guardOverhead, slowdownPercent, type GuardOverhead } from './guard-overhead.js';
 import { manifestLoad, pushSmallImage, type LoadResult } from './manifest.js';
 import { loadOptions, MiB, type BenchOptions } from './options.js';
 import { generatedPayload, PayloadFile, type Payload } from './payload.js';
@@ -25,6 +26,7 @@ interface TargetResults {
   pushSinglePost: Transfer[];
   pull: Transfer[];
   manifestGet?: LoadResult;
+  guard?: GuardOverhead;
   rss?: RssResult;
 }
 
@@ -151,6 +153,16 @@ async function measureTransfersAndManifests(
           `p99 ${load.latencyP99Ms} ms, server CPU ${load.serverCpuUsPerRequest?.toFixed(0) ?? '?'} µs/req`,
       );
     }
+    results.berth!.guard = await guardOverhead(
+      berth,
+      options.runs,
+      {
+        connections: options.connections,
+        seconds: options.manifestSeconds,
+        warmupSeconds: options.warmupSeconds,
+      },
+      progress,
+    );
   } finally {
     await Promise.allSettled(targets.map((target) => target.stop()));
   }
@@ -238,6 +250,21 @@ function buildRows(
       goal: { kind: 'below', value: 64 },
     },
   ];
+  if (berth?.guard) {
+    rows.push(
+      {
+        metric: 'manifest GET slowdown, Deny + 100 IP rules vs none',
+        unit: '%',
+        berth: slowdownPercent(berth.guard),
+        goal: { kind: 'below', value: 3 },
+      },
+      {
+        metric: 'server CPU per manifest GET, 100 rules vs none',
+        unit: '%',
+        berth: cpuOverheadPercent(berth.guard),
+      },
+    );
+  }
   // CPU the registry process spent: steadier than wall time when the machine is shared.
   rows.push(
     {

@@ -12,6 +12,8 @@ export interface Target {
   /** `http://127.0.0.1:<port>` */
   url: string;
   pid: number;
+  /** Berth only: its management API and the owner's `Authorization` header. */
+  management?: { url: string; authorization: string };
   /** Stops the process (SIGTERM, then SIGKILL after a grace period). */
   stop(): Promise<void>;
 }
@@ -38,6 +40,7 @@ export async function startBerthProcess(
   const [port, managementPort] = [await freePort(), await freePort()];
   const dataDir = join(workDir, 'data');
   mkdirSync(dataDir, { recursive: true });
+  const adminPassword = randomBytes(18).toString('base64url');
   const child = spawn(process.execPath, [...nodeArgs, join(root, 'dist', 'main.js')], {
     cwd: workDir,
     env: {
@@ -48,11 +51,16 @@ export async function startBerthProcess(
       BERTH_LOG_LEVEL: 'warn',
       BERTH_CONFIG: '',
       // Chosen here so Berth does not print a generated owner password on first start.
-      BERTH_ADMIN_PASSWORD: randomBytes(18).toString('base64url'),
+      BERTH_ADMIN_PASSWORD: adminPassword,
     },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
-  return ready('berth', child, `http://127.0.0.1:${port}`);
+  const target = await ready('berth', child, `http://127.0.0.1:${port}`);
+  target.management = {
+    url: `http://127.0.0.1:${managementPort}`,
+    authorization: `Basic ${Buffer.from(`admin:${adminPassword}`).toString('base64')}`,
+  };
+  return target;
 }
 
 /**

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --initial-heap-size=64
 import { ConfigError, loadConfig } from './config.js';
 import { startBerth } from './server.js';
 
