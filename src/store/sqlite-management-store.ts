@@ -1,4 +1,5 @@
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openSqlite } from './sqlite.js';
 import type {
   DenialAuditStore,
   DenialRecord,
@@ -60,11 +61,7 @@ export class SqliteManagementStore implements IdentityStore, DenialAuditStore {
   private readonly db: Database.Database;
 
   constructor(path: string) {
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    this.db.pragma('busy_timeout = 5000');
-    this.db.exec(SCHEMA);
+    this.db = openSqlite(path, SCHEMA);
   }
 
   async createIdentity(identity: IdentityRecord): Promise<boolean> {

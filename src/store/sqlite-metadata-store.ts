@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openSqlite } from './sqlite.js';
 import type {
   ChangeEvent,
   ManifestRecord,
@@ -96,12 +97,7 @@ export class SqliteMetadataStore implements MetadataStore {
   private readonly stmt;
 
   constructor(path: string) {
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    // FULL: a manifest or upload offset we acknowledged survives a power cut, not just a process crash.
-    this.db.pragma('synchronous = FULL');
-    this.db.pragma('busy_timeout = 5000');
-    this.db.exec(SCHEMA);
+    this.db = openSqlite(path, SCHEMA);
     const db = this.db;
     this.stmt = {
       getRegistry: db.prepare('SELECT name, created_at, properties FROM registries WHERE name = ?'),
