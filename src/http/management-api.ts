@@ -7,7 +7,7 @@ import type { NetworkAccessService } from '../management/network-access.js';
 import type { PrivateEndpointManager } from '../management/private-endpoints.js';
 import type { RegistryManager } from '../management/registries.js';
 import type { IpMatcher } from '../network/index.js';
-import type { DenialAuditStore, MetadataStore } from '../store/types.js';
+import type { DenialAuditStore, MetadataStore, RoleName } from '../store/types.js';
 import { registerIdentityRoutes } from './management/identities.js';
 import { registerNetworkRoutes } from './management/network.js';
 import { buildOpenApi, type RouteDoc } from './management/openapi.js';
@@ -33,9 +33,14 @@ export interface ManagementContext {
   dataEndpoints: string[];
   /** Registers a documented route (validated by its schemas, listed in the OpenAPI document). */
   route: (doc: RouteDoc) => void;
+  /**
+   * Checks the caller's role on a registry, then resolves it: the role comes first, so a caller
+   * without one learns nothing (403), not even whether the registry exists (404).
+   */
+  registryFor: (principal: Principal, name: string, role: RoleName) => Promise<string>;
 }
 
-export type ManagementDeps = Omit<ManagementContext, 'route'> & { logger: Logger };
+export type ManagementDeps = Omit<ManagementContext, 'route' | 'registryFor'> & { logger: Logger };
 
 /** Builds the management API (`/api/...`): ARM-shaped JSON, authenticated, role-checked. */
 export function buildManagementApi(deps: ManagementDeps): FastifyInstance {
@@ -85,7 +90,12 @@ export function buildManagementApi(deps: ManagementDeps): FastifyInstance {
     ),
   );
 
-  const ctx: ManagementContext = { ...deps, route };
+  const registryFor = async (principal: Principal, name: string, role: RoleName) => {
+    // Registry names are case-insensitive and stored in lower case, as role assignments are.
+    deps.identities.authorize(principal, name.toLowerCase(), role);
+    return (await deps.registries.get(name)).name;
+  };
+  const ctx: ManagementContext = { ...deps, route, registryFor };
   registerRegistryRoutes(ctx);
   registerRepositoryRoutes(ctx);
   registerNetworkRoutes(ctx);

@@ -299,3 +299,24 @@ test('deleting a registry removes its role assignments: a re-created one is not 
   const who = await api('GET', '/api/whoami', undefined, auth);
   assert.deepEqual(who.body.roles, []);
 });
+
+test('a caller without a role on a registry gets 403 whether or not the registry exists', async () => {
+  const mine = uniqueName('mine');
+  await createRegistry(api, mine);
+  const key = await createApiKey(api, uniqueName('scoped'), 'Owner', mine);
+  const missing = uniqueName('nosuch');
+  for (const path of [
+    `/api/registries/${missing}/repositories`,
+    `/api/registries/${missing}/privateEndpointConnections`,
+    `/api/registries/${missing}/networkDenials`,
+  ]) {
+    expectApiError(await api('GET', path, undefined, key.auth), 403, 'AuthorizationFailed');
+  }
+  expectApiError(
+    await api('POST', `/api/registries/${missing}/checkNetworkAccess`, { ip: '10.0.0.1' }, key.auth),
+    403,
+    'AuthorizationFailed',
+  );
+  // The owner of everything still learns that it does not exist.
+  expectApiError(await api('GET', `/api/registries/${missing}/repositories`), 404, 'ResourceNotFound');
+});

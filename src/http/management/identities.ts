@@ -6,7 +6,7 @@ import type { ManagementContext } from '../management-api.js';
 
 /** whoami, API keys and role assignments. */
 export function registerIdentityRoutes(ctx: ManagementContext): void {
-  const { identities, registries, route } = ctx;
+  const { identities, route } = ctx;
 
   route({
     method: 'GET',
@@ -35,10 +35,11 @@ export function registerIdentityRoutes(ctx: ManagementContext): void {
       reply: FastifyReply,
     ) => {
       const registry = request.body.registry ?? '*';
-      const scope = registry === '*' ? '*' : (await registries.get(registry)).name;
       // A trusted-service key bypasses the network rules of every registry that allows trusted
-      // services, not just `scope`, so minting one needs Owner on all registries.
-      identities.authorize(request.principal, request.body.trustedService ? '*' : scope, 'Owner');
+      // services, not just its own, so minting one needs Owner on all registries.
+      if (request.body.trustedService) identities.authorize(request.principal, '*', 'Owner');
+      const scope = registry === '*' ? '*' : await ctx.registryFor(request.principal, registry, 'Owner');
+      if (scope === '*') identities.authorize(request.principal, '*', 'Owner');
       const { id, key } = await identities.createApiKey(
         request.body.name,
         request.body.role,
@@ -105,8 +106,7 @@ export function registerIdentityRoutes(ctx: ManagementContext): void {
     handler: async (
       request: FastifyRequest<{ Params: { name: string; principal: string }; Body: { role: RoleName } }>,
     ) => {
-      const registry = (await registries.get(request.params.name)).name;
-      identities.authorize(request.principal, registry, 'Owner');
+      const registry = await ctx.registryFor(request.principal, request.params.name, 'Owner');
       if (
         request.params.principal === request.principal.id ||
         request.params.principal === request.principal.name

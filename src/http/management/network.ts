@@ -19,8 +19,7 @@ const peParams = {
 
 /** checkNetworkAccess, the denial log and private endpoint connections. */
 export function registerNetworkRoutes(ctx: ManagementContext): void {
-  const { identities, registries, access, audit, privateEndpoints, route } = ctx;
-  const registryKey = async (name: string) => (await registries.get(name)).name;
+  const { access, audit, privateEndpoints, route, registryFor } = ctx;
 
   route({
     method: 'POST',
@@ -31,8 +30,7 @@ export function registerNetworkRoutes(ctx: ManagementContext): void {
     body: checkNetworkAccessBodySchema,
     responses: { 200: { description: 'The decision' } },
     handler: async (request: FastifyRequest<{ Params: { name: string }; Body: { ip: string } }>) => {
-      const registry = await registryKey(request.params.name);
-      identities.authorize(request.principal, registry, 'Reader');
+      const registry = await registryFor(request.principal, request.params.name, 'Reader');
       const decision = await access.check(registry, request.body.ip);
       if (!decision) {
         throw new ManagementError(
@@ -74,8 +72,7 @@ export function registerNetworkRoutes(ctx: ManagementContext): void {
         Querystring: { since?: string; ip?: string; limit?: string };
       }>,
     ) => {
-      const registry = await registryKey(request.params.name);
-      identities.authorize(request.principal, registry, 'Reader');
+      const registry = await registryFor(request.principal, request.params.name, 'Reader');
       // The log stores canonical addresses, so `2001:DB8::1` or `::ffff:10.0.0.1` must be read the same way.
       const clientIp = request.query.ip ? parseClientAddress(request.query.ip)?.text : undefined;
       if (request.query.ip && !clientIp) {
@@ -115,7 +112,7 @@ export function registerNetworkRoutes(ctx: ManagementContext): void {
     params: registryNameParams,
     responses: { 200: { description: 'Connections' } },
     handler: async (request: FastifyRequest<{ Params: { name: string } }>) => {
-      identities.authorize(request.principal, await registryKey(request.params.name), 'Reader');
+      await registryFor(request.principal, request.params.name, 'Reader');
       return { value: await privateEndpoints.list(request.params.name) };
     },
   });
@@ -128,7 +125,7 @@ export function registerNetworkRoutes(ctx: ManagementContext): void {
     params: peParams,
     responses: { 200: { description: 'Connection' } },
     handler: async (request: PeRequest) => {
-      identities.authorize(request.principal, await registryKey(request.params.name), 'Reader');
+      await registryFor(request.principal, request.params.name, 'Reader');
       return privateEndpoints.get(request.params.name, request.params.connection);
     },
   });
@@ -145,7 +142,7 @@ export function registerNetworkRoutes(ctx: ManagementContext): void {
       request: FastifyRequest<{ Params: { name: string; connection: string }; Body: PrivateEndpointBody }>,
       reply: FastifyReply,
     ) => {
-      identities.authorize(request.principal, await registryKey(request.params.name), 'Contributor');
+      await registryFor(request.principal, request.params.name, 'Contributor');
       const result = await privateEndpoints.put(request.params.name, request.params.connection, request.body);
       return reply.code(result.created ? 201 : 200).send(result.resource);
     },
@@ -159,7 +156,7 @@ export function registerNetworkRoutes(ctx: ManagementContext): void {
     params: peParams,
     responses: { 204: { description: 'Deleted' } },
     handler: async (request: PeRequest, reply: FastifyReply) => {
-      identities.authorize(request.principal, await registryKey(request.params.name), 'Contributor');
+      await registryFor(request.principal, request.params.name, 'Contributor');
       await privateEndpoints.delete(request.params.name, request.params.connection);
       return reply.code(204).send();
     },

@@ -18,15 +18,14 @@ const repoParams = {
  * network"), they obey the registry's network rules for the caller's address.
  */
 export function registerRepositoryRoutes(ctx: ManagementContext): void {
-  const { identities, meta, route } = ctx;
+  const { meta, route } = ctx;
 
   /** Resolves the registry, checks the role and the caller's network, returns the registry's key. */
   async function guard(
     request: FastifyRequest<{ Params: { name: string } }>,
     role: 'Reader' | 'Contributor',
   ): Promise<string> {
-    const registry = (await ctx.registries.get(request.params.name)).name;
-    identities.authorize(request.principal, registry, role);
+    const registry = await ctx.registryFor(request.principal, request.params.name, role);
     const decision = await ctx.access.decide(
       registry,
       { kind: 'public' },
