@@ -146,7 +146,7 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
     // Abandoned uploads are purged on a timer; the interval follows the TTL so short TTLs (tests) work.
     const purgeEvery = Math.max(1000, Math.min(10 * 60_000, config.registry.uploadTtlSeconds * 250));
     const purgeTimer = setInterval(() => {
-      service.purgeStaleUploads().catch((err: unknown) => log.error({ err }, 'upload purge failed'));
+      service.uploads.purgeStaleUploads().catch((err: unknown) => log.error({ err }, 'upload purge failed'));
     }, purgeEvery);
     purgeTimer.unref();
     cleanups.push(() => clearInterval(purgeTimer));

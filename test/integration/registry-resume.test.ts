@@ -134,7 +134,7 @@ test('abandoned uploads expire: status 404 and the upload file removed', async (
 
     // Purge as of a moment well past the TTL; a fresh upload made "now" would also be stale then,
     // so check the purge count covers ours and the file is gone.
-    const purged = await berth.service.purgeStaleUploads(new Date(Date.now() + 5000));
+    const purged = await berth.service.uploads.purgeStaleUploads(new Date(Date.now() + 5000));
     assert.ok(purged >= 1);
     await expectError(await fetch(stale), 404, 'BLOB_UPLOAD_UNKNOWN');
     await expectError(await patch(stale, randomBlob(10), 100), 404, 'BLOB_UPLOAD_UNKNOWN');
@@ -142,7 +142,7 @@ test('abandoned uploads expire: status 404 and the upload file removed', async (
 
     // An upload touched recently is kept by a purge as of now.
     const fresh = await startUpload(berth.url, 'resume/expire');
-    assert.equal(await berth.service.purgeStaleUploads(new Date(Date.now() - 5000)), 0);
+    assert.equal(await berth.service.uploads.purgeStaleUploads(new Date(Date.now() - 5000)), 0);
     assert.equal((await fetch(fresh)).status, 204);
   } finally {
     await berth.stop();

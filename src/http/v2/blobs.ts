@@ -1,6 +1,6 @@
 import { OciError } from '../../errors/oci.js';
 import { assertRepositoryName } from '../../registry/names.js';
-import type { ChunkClaim, UploadState } from '../../registry/service.js';
+import type { ChunkClaim, UploadState } from '../../registry/blob-uploads.js';
 import { parseContentRange } from '../../registry/uploads.js';
 import type { ByteRange } from '../../store/types.js';
 import { contentLength, hasBody, header, type V2Context } from './context.js';
@@ -56,23 +56,23 @@ export async function startUpload(ctx: V2Context): Promise<void> {
   }
   const digest = query.get('digest');
   if (digest !== null && mount === null) {
-    const committed = await service.uploadMonolithic(registry, repository, digest, ctx.body);
+    const committed = await service.uploads.uploadMonolithic(registry, repository, digest, ctx.body);
     return blobCreated(ctx, committed);
   }
-  const upload = await service.startUpload(registry, repository);
+  const upload = await service.uploads.startUpload(registry, repository);
   uploadAccepted(ctx, upload);
 }
 
 /** `GET /v2/<name>/blobs/uploads/<id>`: where the upload stands. */
 export async function getUploadStatus(ctx: V2Context, id: string): Promise<void> {
-  const session = await ctx.service.getUpload(ctx.registry, ctx.repository, id);
+  const session = await ctx.service.uploads.getUpload(ctx.registry, ctx.repository, id);
   uploadAccepted(ctx, { id: session.id, offset: session.offset }, 204);
 }
 
 /** `PATCH /v2/<name>/blobs/uploads/<id>`: one chunk, in order. */
 export async function patchUpload(ctx: V2Context, id: string): Promise<void> {
   const claim = chunkClaim(ctx);
-  const state = await ctx.service.appendChunk(ctx.registry, ctx.repository, id, ctx.body, claim);
+  const state = await ctx.service.uploads.appendChunk(ctx.registry, ctx.repository, id, ctx.body, claim);
   uploadAccepted(ctx, state);
 }
 
@@ -82,7 +82,7 @@ export async function completeUpload(ctx: V2Context, id: string): Promise<void> 
   if (digest === null)
     throw new OciError('DIGEST_INVALID', 'the digest query parameter is required to complete an upload');
   const body = hasBody(ctx.request) ? ctx.body : undefined;
-  const committed = await ctx.service.completeUpload(
+  const committed = await ctx.service.uploads.completeUpload(
     ctx.registry,
     ctx.repository,
     id,
@@ -95,7 +95,7 @@ export async function completeUpload(ctx: V2Context, id: string): Promise<void> 
 
 /** `DELETE /v2/<name>/blobs/uploads/<id>`: cancel. */
 export async function cancelUpload(ctx: V2Context, id: string): Promise<void> {
-  await ctx.service.cancelUpload(ctx.registry, ctx.repository, id);
+  await ctx.service.uploads.cancelUpload(ctx.registry, ctx.repository, id);
   ctx.reply.code(204).send();
 }
 
