@@ -10,6 +10,8 @@ export interface ProbeResult {
   status: number;
   /** The first OCI error of the body, when there is one. */
   error?: { code: string; message: string; detail?: unknown };
+  /** The address the registry saw for this client (Berth's `Berth-Client-Address` on `/v2/`). */
+  clientAddress?: string;
 }
 
 export interface ProbeOptions {
@@ -37,6 +39,8 @@ export function probeDataEndpoint(endpoint: string, options: ProbeOptions = {}):
         response.on('error', (error) => reject(connectionErrorFrom(url.href, error)));
         response.on('end', () => {
           const result: ProbeResult = { url: url.href, status: response.statusCode ?? 0 };
+          const seen = response.headers['berth-client-address'];
+          if (typeof seen === 'string') result.clientAddress = seen;
           const error = firstOciError(Buffer.concat(chunks).toString('utf8'));
           if (error) result.error = error;
           resolve(result);

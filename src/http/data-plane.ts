@@ -143,11 +143,15 @@ async function dispatch(route: V2Route, method: string, ctx: V2Context): Promise
   const head = method === 'HEAD';
   switch (route.kind) {
     case 'base':
-      if (method === 'GET' || head)
+      if (method === 'GET' || head) {
+        // The address the guard decided for, so `berth check-health` can show what the registry sees.
+        const client = ctx.request.clientAddress;
+        if (client) ctx.reply.header('Berth-Client-Address', client.text);
         return void ctx.reply
           .code(200)
           .header('Content-Type', 'application/json')
           .send(head ? undefined : '{}');
+      }
       break;
     case 'catalog':
       if (method === 'GET') return listCatalog(ctx);

@@ -337,9 +337,10 @@ describe(`berth (${berthCommand().kind}) against a Berth server`, () => {
     assert.match(
       allowed.stdout,
       new RegExp(
-        `^REGISTRY\\s+DATA ENDPOINT\\s+ALLOWED\\s+MESSAGE\\n.*\\n${REG}\\s+\\S+\\s+true\\s+the registry is reachable`,
+        `^REGISTRY\\s+DATA ENDPOINT\\s+CLIENT IP\\s+ALLOWED\\s+MESSAGE\\n.*\\n${REG}\\s+\\S+\\s+127\\.0\\.0\\.1\\s+true\\s+the registry is reachable`,
       ),
     );
+    assert.equal(parse(await berth(['check-health', '-n', REG])).clientIp, '127.0.0.1');
     await berth(['network-rule', 'remove', '-n', REG, '--ip-address', '127.0.0.1', '-o', 'none']);
   });
 

@@ -15,4 +15,6 @@ test('GET /v2/ answers 200 with the API version header', async () => {
   assert.equal(res.status, 200);
   assert.equal(res.headers.get('docker-distribution-api-version'), 'registry/2.0');
   assert.deepEqual(await res.json(), {});
+  // The address the network guard decided for, shown by `berth check-health`.
+  assert.equal(res.headers.get('berth-client-address'), '127.0.0.1');
 });

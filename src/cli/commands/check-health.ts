@@ -20,7 +20,7 @@ export interface HealthReport {
   message: string;
   code?: string;
   reason?: string;
-  /** The address the registry saw, when it says (403 DENIED detail). */
+  /** The address the registry saw (the 403 DENIED detail, or Berth's header on an allowed probe). */
   clientIp?: string;
 }
 
@@ -40,6 +40,7 @@ export function registerCheckHealthCommand(program: Command, deps: CliDeps): voi
           columns: [
             { header: 'REGISTRY', value: (r) => r.registry },
             { header: 'DATA ENDPOINT', value: (r) => r.dataEndpoint },
+            { header: 'CLIENT IP', value: (r) => r.clientIp },
             { header: 'ALLOWED', value: (r) => r.allowed },
             { header: 'MESSAGE', value: (r) => r.message },
           ],
@@ -70,7 +71,12 @@ async function check(
       result.status === 200
         ? 'the registry is reachable from this address'
         : 'the registry is reachable from this address (it asks for credentials)';
-    return { ...base, allowed: true, message };
+    return {
+      ...base,
+      allowed: true,
+      message,
+      ...(result.clientAddress ? { clientIp: result.clientAddress } : {}),
+    };
   }
   if (result.status === 403 && result.error) {
     const reason = detailField(result.error.detail, 'reason');
