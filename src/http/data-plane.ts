@@ -46,6 +46,11 @@ const METHODS = ['GET', 'HEAD', 'PUT', 'POST', 'PATCH', 'DELETE'] as const;
 
 /** Builds the OCI Distribution data plane (`/v2/...`) as a fastify app. */
 export function buildDataPlane(options: DataPlaneOptions): FastifyInstance {
+  /** Which registry the request addresses, then the network guard's decision (throws DENIED). */
+  const admit = async (request: FastifyRequest): Promise<void> => {
+    request.registry = options.fixedRegistry ?? options.directory.resolve(request.headers.host);
+    if (options.guard) await options.guard.check(request, request.registry);
+  };
   const serverOptions: FastifyServerOptions & { https?: { key: Buffer; cert: Buffer } } = {
     loggerInstance: options.logger,
     exposeHeadRoutes: false,
@@ -63,11 +68,9 @@ export function buildDataPlane(options: DataPlaneOptions): FastifyInstance {
     // Requests the router rejects (bad percent-encoding, bad Host) are still network-checked first
     // and still answered in the OCI error shape.
     frameworkErrors: (error, request, reply) => {
-      void (async () => {
-        request.registry = options.fixedRegistry ?? options.directory.resolve(request.headers.host);
-        if (options.guard) await options.guard.check(request, request.registry);
-        throw error;
-      })().catch((failure: unknown) => sendOciError(failure, request, reply));
+      admit(request)
+        .then(() => Promise.reject(error))
+        .catch((failure: unknown) => sendOciError(failure, request, reply));
     },
     // Bytes that are not HTTP at all never become a request; answer them in the OCI shape too.
     clientErrorHandler: (error, socket) => {
@@ -95,8 +98,7 @@ export function buildDataPlane(options: DataPlaneOptions): FastifyInstance {
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('Docker-Distribution-API-Version', 'registry/2.0');
-    request.registry = options.fixedRegistry ?? options.directory.resolve(request.headers.host);
-    if (options.guard) await options.guard.check(request, request.registry);
+    await admit(request);
   });
   app.setErrorHandler((error, request, reply) => sendOciError(error, request, reply));
   app.setNotFoundHandler((request, reply) =>
