@@ -72,7 +72,7 @@ export class PrivateEndpointListeners implements EndpointListeners {
   async reconcile(): Promise<void> {
     const wanted = new Map<string, { registry: string; name: string; address: string }>();
     for (const record of await this.meta.listRegistries()) {
-      for (const pe of settingsOf(record, 'Premium').privateEndpointConnections) {
+      for (const pe of settingsOf(record).privateEndpointConnections) {
         wanted.set(`${record.name}/${pe.name}`, {
           registry: record.name,
           name: pe.name,

@@ -120,7 +120,7 @@ export class NetworkAccessService {
   private async load(registry: string): Promise<CompiledRegistry> {
     const generation = this.generations.get(registry) ?? 0;
     const record = await this.meta.getRegistry(registry);
-    const settings = record ? settingsOf(record, 'Premium') : undefined;
+    const settings = record ? settingsOf(record) : undefined;
     const compiled: CompiledRegistry = {
       policy: compileNetworkPolicy({
         publicNetworkAccess: settings?.publicNetworkAccess ?? 'Enabled',

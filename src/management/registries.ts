@@ -61,7 +61,7 @@ export class RegistryManager {
   /** The stored record and its settings; ResourceNotFound when absent. */
   async settings(name: string): Promise<{ record: RegistryRecord; settings: RegistrySettings }> {
     const record = await this.record(name);
-    return { record, settings: settingsOf(record, 'Premium') };
+    return { record, settings: settingsOf(record) };
   }
 
   /** PUT: creates the registry, or replaces its settable properties. */
@@ -73,7 +73,7 @@ export class RegistryManager {
         target: 'sku',
       });
     if (existing) {
-      const current = settingsOf(existing, 'Premium');
+      const current = settingsOf(existing);
       const fresh = defaultSettings(key, body.sku.name);
       const base: RegistrySettings = {
         ...fresh,
@@ -105,7 +105,7 @@ export class RegistryManager {
   /** PATCH: merges the given properties into the registry. */
   async patch(name: string, body: RegistryBody): Promise<RegistryResult> {
     const record = await this.record(name);
-    const current = settingsOf(record, 'Premium');
+    const current = settingsOf(record);
     const result = this.apply(structuredClone(current), body, current);
     if (result.settings.adminUserEnabled && result.settings.credentials.passwords.length === 0) {
       result.settings.credentials = newCredentials(record.name);
@@ -159,13 +159,13 @@ export class RegistryManager {
   }
 
   resourceOf(record: RegistryRecord): RegistryResource {
-    return toResource(record, settingsOf(record, 'Premium'), `${record.name}.${this.domain}`);
+    return toResource(record, settingsOf(record), `${record.name}.${this.domain}`);
   }
 
   /** The storage a registry's SKU allows, in bytes (undefined for an unknown registry). */
   async storageQuota(name: string): Promise<number | undefined> {
     const record = await this.meta.getRegistry(name);
-    return record && Math.floor(planOf(this.plans, settingsOf(record, 'Premium').sku).storageGiB * 2 ** 30);
+    return record && Math.floor(planOf(this.plans, settingsOf(record).sku).storageGiB * 2 ** 30);
   }
 
   /** What a registry uses against its SKU's limits, shaped like ACR's `listUsages`. */

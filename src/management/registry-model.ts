@@ -36,8 +36,14 @@ export function defaultSettings(name: string, sku: SkuName): RegistrySettings {
   };
 }
 
+/**
+ * The SKU assumed for a bare record (one created straight in the store, without settings). Records
+ * Berth creates always carry their SKU, the default registry's included (`defaultRegistrySku`).
+ */
+const BARE_RECORD_SKU: SkuName = 'Premium';
+
 /** Reads a record's settings, filling what an older or bare record lacks. */
-export function settingsOf(record: RegistryRecord, defaultSku: SkuName): RegistrySettings {
+export function settingsOf(record: RegistryRecord, defaultSku: SkuName = BARE_RECORD_SKU): RegistrySettings {
   const stored = record.properties as Partial<RegistrySettings>;
   const base = defaultSettings(record.name, defaultSku);
   return {
