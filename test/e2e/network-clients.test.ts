@@ -11,6 +11,7 @@ import {
   registryHost,
   requireTool,
   run,
+  pushLayoutArgs,
   runOk,
   testTempDir,
   writeContainersConfig,
@@ -73,15 +74,7 @@ test('skopeo push and pull are refused with 403 while denied, and work after `be
   const layout = writeMultiArchLayout(join(dir, 'layout'));
   const repo = `docker://${registryHost(berth.url)}/e2e/guarded`;
   const env = containers.env;
-  const policy = ['--policy', containers.policy];
-  const push = (tag: string) => [
-    'copy',
-    ...policy,
-    '--all',
-    '--dest-tls-verify=false',
-    `oci:${layout.dir}:v1`,
-    `${repo}:${tag}`,
-  ];
+  const push = (tag: string) => pushLayoutArgs(containers, layout.dir, `${repo}:${tag}`);
   const inspect = ['inspect', '--raw', '--tls-verify=false', `${repo}:v1`];
   const listTags = ['list-tags', '--tls-verify=false', repo];
 
@@ -137,19 +130,7 @@ test('podman login, pull and push are refused with 403 while denied, and work af
   const push = ['push', ...signature, tls, `${host}/e2e/podman:v1`, `docker://${host}/e2e/pushed:v1`];
 
   // An image in the registry, and the same image in podman's local storage (for the push).
-  await runOk(
-    skopeo,
-    [
-      'copy',
-      '--policy',
-      containers.policy,
-      '--all',
-      '--dest-tls-verify=false',
-      `oci:${layout.dir}:v1`,
-      `docker://${host}/e2e/podman:v1`,
-    ],
-    { env },
-  );
+  await runOk(skopeo, pushLayoutArgs(containers, layout.dir, `docker://${host}/e2e/podman:v1`), { env });
   await pmOk(pull);
   await deny(cli, berth);
 

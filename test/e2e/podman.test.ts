@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import {
   registryHost,
   requireTool,
+  pushLayoutArgs,
   runOk,
   testTempDir,
   writeContainersConfig,
@@ -34,19 +35,7 @@ test('podman pulls one platform of a skopeo-pushed index, then tags and pushes i
   const pm = (args: string[]) =>
     runOk(podman, [...containers.storageFlags, ...args], { env, timeoutMs: 180_000 });
 
-  await runOk(
-    skopeo,
-    [
-      'copy',
-      '--policy',
-      containers.policy,
-      '--all',
-      '--dest-tls-verify=false',
-      `oci:${layout.dir}:v1`,
-      `docker://${host}/e2e/multi:v1`,
-    ],
-    { env },
-  );
+  await runOk(skopeo, pushLayoutArgs(containers, layout.dir, `docker://${host}/e2e/multi:v1`), { env });
 
   await pm([
     'pull',

@@ -6,6 +6,7 @@ import {
   registryHost,
   requireTool,
   run,
+  pushLayoutArgs,
   runOk,
   testTempDir,
   writeContainersConfig,
@@ -27,8 +28,8 @@ test('skopeo copies a multi-arch image in and out byte for byte, lists tags and 
   const policy = ['--policy', containers.policy];
 
   // Push the whole index (both platforms) from the layout, under two tags.
-  await sk(['copy', ...policy, '--all', '--dest-tls-verify=false', `oci:${layout.dir}:v1`, `${repo}:v1`]);
-  await sk(['copy', ...policy, '--all', '--dest-tls-verify=false', `oci:${layout.dir}:v1`, `${repo}:latest`]);
+  await sk(pushLayoutArgs(containers, layout.dir, `${repo}:v1`));
+  await sk(pushLayoutArgs(containers, layout.dir, `${repo}:latest`));
 
   // The registry answers with exactly the bytes of the index that was pushed.
   const raw = await sk(['inspect', '--raw', '--tls-verify=false', `${repo}:v1`]);

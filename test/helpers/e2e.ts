@@ -175,6 +175,23 @@ export function writeContainersConfig(dir: string): ContainersConfig {
   };
 }
 
+/** `skopeo copy` arguments that push every platform of a layout's `v1` tag to `destination` over plain HTTP. */
+export function pushLayoutArgs(
+  containers: ContainersConfig,
+  layoutDir: string,
+  destination: string,
+): string[] {
+  return [
+    'copy',
+    '--policy',
+    containers.policy,
+    '--all',
+    '--dest-tls-verify=false',
+    `oci:${layoutDir}:v1`,
+    destination,
+  ];
+}
+
 /** `host:port` of a Berth URL, as the containers tools want it in image references. */
 export function registryHost(url: string): string {
   return new URL(url).host;
