@@ -26,6 +26,14 @@ export interface BerthConfig {
   adminPassword?: string;
   /** Plans per SKU; operators may change any limit. */
   skus: SkuPlans;
+  /** Data-plane sign-in: token lifetimes and the failed sign-in limits (both listeners). */
+  auth: {
+    accessTokenTtlSeconds: number;
+    refreshTokenTtlSeconds: number;
+    maxFailuresPerAddress: number;
+    maxFailuresPerAccount: number;
+    failureWindowSeconds: number;
+  };
   registry: {
     maxManifestBytes: number;
     deleteEnabled: boolean;
@@ -45,6 +53,13 @@ export const DEFAULT_CONFIG: BerthConfig = {
   trustedProxies: [],
   proxyProtocol: false,
   skus: DEFAULT_SKU_PLANS,
+  auth: {
+    accessTokenTtlSeconds: 300,
+    refreshTokenTtlSeconds: 3 * 60 * 60,
+    maxFailuresPerAddress: 30,
+    maxFailuresPerAccount: 10,
+    failureWindowSeconds: 60,
+  },
   registry: {
     maxManifestBytes: 4 * 1024 * 1024,
     deleteEnabled: true,
@@ -79,9 +94,10 @@ function mergeFile(config: BerthConfig, file: string): void {
   }
   if (typeof parsed !== 'object' || parsed === null)
     throw new ConfigError(`config file ${file} must hold a JSON object`);
-  const { registry, skus, ...rest } = parsed as Partial<BerthConfig>;
+  const { registry, skus, auth, ...rest } = parsed as Partial<BerthConfig>;
   Object.assign(config, rest);
   if (registry) Object.assign(config.registry, registry);
+  if (auth) Object.assign(config.auth, auth);
   if (skus) {
     for (const [name, plan] of Object.entries(skus)) {
       const current = (config.skus as Record<string, SkuPlans[SkuName] | undefined>)[name];
@@ -133,6 +149,8 @@ function applyEnv(config: BerthConfig, env: NodeJS.ProcessEnv): void {
   config.registry.deleteEnabled = bool('BERTH_DELETE_ENABLED') ?? config.registry.deleteEnabled;
   config.registry.automaticContentDiscovery =
     bool('BERTH_AUTOMATIC_CONTENT_DISCOVERY') ?? config.registry.automaticContentDiscovery;
+  config.auth.accessTokenTtlSeconds =
+    int('BERTH_ACCESS_TOKEN_TTL_SECONDS') ?? config.auth.accessTokenTtlSeconds;
 }
 
 function validate(config: BerthConfig): void {
@@ -151,6 +169,8 @@ function validate(config: BerthConfig): void {
     if (error instanceof InvalidIpRuleError) throw new ConfigError(`trustedProxies: ${error.message}`);
     throw error;
   }
+  if (config.auth.accessTokenTtlSeconds < 1 || config.auth.refreshTokenTtlSeconds < 1)
+    throw new ConfigError('auth token lifetimes must be at least 1 second');
   if (config.registry.maxManifestBytes < 1024)
     throw new ConfigError('registry.maxManifestBytes must be at least 1024');
 }

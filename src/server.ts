@@ -1,8 +1,16 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
+import { DataPlaneCredentials } from './auth/credentials.js';
 import { IdentityService, OWNER_NAME } from './auth/identities.js';
+import { FailedSignInLimiter } from './auth/rate-limit.js';
+import { SecretBox } from './auth/secret-box.js';
+import { SignInLog } from './auth/sign-in-log.js';
+import { TokenService } from './auth/tokens.js';
+import { DataPlaneAuth } from './http/v2/auth.js';
+import { RegistryAuthSettingsCache } from './management/registry-auth.js';
+import { SqliteAuthStore } from './store/sqlite-auth-store.js';
 import { parseListen, type BerthConfig } from './config.js';
 import { buildDataPlane } from './http/data-plane.js';
 import { NetworkGuard } from './http/guard.js';
@@ -35,6 +43,9 @@ export interface RunningBerth {
   registries: RegistryManager;
   identities: IdentityService;
   access: NetworkAccessService;
+  tokens: TokenService;
+  signIns: SignInLog;
+  authStore: SqliteAuthStore;
   logger: Logger;
   close(): Promise<void>;
 }
@@ -42,11 +53,21 @@ export interface RunningBerth {
 /** The composition root: builds stores, services and listeners from configuration and starts them. */
 export async function startBerth(config: BerthConfig, logger?: Logger): Promise<RunningBerth> {
   const log = logger ?? pino({ level: config.logLevel, base: { service: 'berth' } });
-  mkdirSync(config.dataDir, { recursive: true });
-  const meta = new SqliteMetadataStore(join(config.dataDir, 'metadata.db'));
-  const management = new SqliteManagementStore(join(config.dataDir, 'metadata.db'));
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  // The data directory holds password hashes and the key file: only Berth's own user may read it.
+  chmodSync(config.dataDir, 0o700);
+  const dbPath = join(config.dataDir, 'metadata.db');
+  const meta = new SqliteMetadataStore(dbPath);
+  const management = new SqliteManagementStore(dbPath);
+  const authStore = new SqliteAuthStore(dbPath);
+  for (const file of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`]) if (existsSync(file)) chmodSync(file, 0o600);
+  const box = SecretBox.open(join(config.dataDir, 'berth.key'));
   const blobs = new FsBlobStore(join(config.dataDir, 'blobs'));
-  const cleanups: (() => Promise<void> | void)[] = [() => meta.close(), () => management.close()];
+  const cleanups: (() => Promise<void> | void)[] = [
+    () => meta.close(),
+    () => management.close(),
+    () => authStore.close(),
+  ];
   const closeAll = async () => {
     for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
   };
@@ -57,7 +78,15 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
       createdAt: new Date(),
       properties: { ...defaultSettings(config.defaultRegistry, config.defaultRegistrySku) },
     });
-    const identities = new IdentityService(management);
+    const limiter = new FailedSignInLimiter({
+      maxFailuresPerAddress: config.auth.maxFailuresPerAddress,
+      maxFailuresPerAccount: config.auth.maxFailuresPerAccount,
+      windowSeconds: config.auth.failureWindowSeconds,
+    });
+    const signIns = new SignInLog(authStore, log);
+    signIns.start();
+    cleanups.push(() => signIns.stop());
+    const identities = new IdentityService(management, authStore, { limiter, log: signIns });
     const generatedAdminPassword = await identities.bootstrapOwner(config.adminPassword);
     if (generatedAdminPassword) {
       // Printed once, on the console rather than the log, so it does not end up in log storage.
@@ -77,7 +106,27 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
       config.skus,
       config.domain,
       config.defaultRegistry,
+      box,
+      (registry) => authStore.deleteAuthForRegistry(registry),
     );
+    await registries.sealLegacyCredentials();
+    const tokens = new TokenService(authStore, box, {
+      accessTtlSeconds: config.auth.accessTokenTtlSeconds,
+      refreshTtlSeconds: config.auth.refreshTokenTtlSeconds,
+    });
+    await tokens.start();
+    const registryAuth = new RegistryAuthSettingsCache(meta, registries, config.domain);
+    registryAuth.start();
+    cleanups.push(() => registryAuth.stop());
+    const credentials = new DataPlaneCredentials({
+      identities,
+      store: authStore,
+      registrySettings: registryAuth.get,
+      tokens,
+      limiter,
+      log: signIns,
+    });
+    const auth = { check: new DataPlaneAuth(credentials, tokens), credentials, tokens };
     const service = new RegistryService(meta, blobs, {
       maxManifestBytes: config.registry.maxManifestBytes,
       deleteEnabled: config.registry.deleteEnabled,
@@ -94,12 +143,13 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
       : undefined;
 
     const dataPlane = (entry: EntryPoint, fixedRegistry?: string): FastifyInstance => {
-      const guard = new NetworkGuard({ access, identities, trustedProxies, entry });
+      const guard = new NetworkGuard({ access, credentials, trustedProxies, entry });
       const app = buildDataPlane({
         service,
         directory,
         logger: log,
         guard,
+        auth,
         ...(fixedRegistry ? { fixedRegistry } : {}),
         ...(https ? { https } : {}),
         ...(config.proxyProtocol && entry.kind === 'public'
@@ -162,6 +212,9 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
       registries,
       identities,
       access,
+      tokens,
+      signIns,
+      authStore,
       logger: log,
       close: closeAll,
     };

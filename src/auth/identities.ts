@@ -1,7 +1,17 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { ManagementError } from '../errors/management.js';
-import type { IdentityRecord, IdentityStore, RoleAssignment, RoleName } from '../store/types.js';
-import { generateSecret, hashSecret, verifySecret } from './passwords.js';
+import type {
+  AuthStore,
+  DataPlaneRoleAssignment,
+  DataPlaneRoleName,
+  IdentityRecord,
+  IdentityStore,
+  RoleAssignment,
+  RoleName,
+} from '../store/types.js';
+import { generateSecret, HashingBusyError, hashSecret, verifySecretCached } from './passwords.js';
+import type { FailedSignInLimiter } from './rate-limit.js';
+import type { SignInLog } from './sign-in-log.js';
 
 export const ROLE_NAMES: readonly RoleName[] = ['Owner', 'Contributor', 'Reader'];
 const ROLE_RANK: Record<RoleName, number> = { Reader: 1, Contributor: 2, Owner: 3 };
@@ -13,19 +23,30 @@ export interface Principal {
   kind: IdentityRecord['kind'];
   trustedService: boolean;
   roles: RoleAssignment[];
+  /** Data-plane-only roles (AcrPull, AcrPush, AcrDelete). */
+  dataPlaneRoles: DataPlaneRoleAssignment[];
+}
+
+export const DATA_PLANE_ROLE_NAMES: readonly DataPlaneRoleName[] = ['AcrPull', 'AcrPush', 'AcrDelete'];
+
+/** What the sign-in checks need besides the stores (absent in unit-level uses). */
+export interface SignInGuards {
+  limiter: FailedSignInLimiter;
+  log: SignInLog;
 }
 
 /** The owner account's name, created on first start. */
 export const OWNER_NAME = 'admin';
-const API_KEY_PREFIX = 'berth_';
-/** Verified secrets are remembered briefly so scrypt does not run on every API call. */
-const VERIFIED_TTL_MS = 60_000;
+/** Every API key starts with this, so a password field holding one is recognised. */
+export const API_KEY_PREFIX = 'berth_';
 
 /** Accounts, API keys, authentication and role checks for the management API. */
 export class IdentityService {
-  private readonly verified = new Map<string, { id: string; until: number }>();
-
-  constructor(private readonly store: IdentityStore) {}
+  constructor(
+    private readonly store: IdentityStore,
+    private readonly auth?: AuthStore,
+    private readonly guards?: SignInGuards,
+  ) {}
 
   /**
    * Creates the owner account on first start. Returns the generated password when Berth chose it
@@ -47,8 +68,11 @@ export class IdentityService {
     return password === undefined ? secret : undefined;
   }
 
-  /** Authenticates an `Authorization` header value (Basic user:password, or Bearer API key). */
-  async authenticate(authorization: string | undefined): Promise<Principal> {
+  /**
+   * Authenticates a management `Authorization` header value (Basic user:password, or Bearer API key).
+   * Failures count against the client address and account; past the limit the answer is 429.
+   */
+  async authenticate(authorization: string | undefined, clientIp = 'unknown'): Promise<Principal> {
     if (!authorization)
       throw unauthenticated('Authentication is required: send Basic credentials or a Bearer API key.');
     const space = authorization.indexOf(' ');
@@ -58,17 +82,63 @@ export class IdentityService {
       const decoded = Buffer.from(value, 'base64').toString('utf8');
       const colon = decoded.indexOf(':');
       if (colon <= 0) throw unauthenticated('Malformed Basic credentials.');
-      const identity = await this.store.findIdentityByName(decoded.slice(0, colon));
-      if (!identity || identity.kind !== 'user') throw unauthenticated('Invalid user name or password.');
-      return this.verify(identity, decoded.slice(colon + 1), 'Invalid user name or password.');
+      const name = decoded.slice(0, colon);
+      return this.signIn(clientIp, name, () => this.verifyUser(name, decoded.slice(colon + 1)));
     }
     if (scheme === 'bearer' && value.startsWith(API_KEY_PREFIX)) {
-      const id = value.slice(API_KEY_PREFIX.length, API_KEY_PREFIX.length + 36);
-      const identity = await this.store.getIdentity(id);
-      if (!identity || identity.kind !== 'apiKey') throw unauthenticated('Invalid API key.');
-      return this.verify(identity, value, 'Invalid API key.');
+      return this.signIn(clientIp, undefined, () => this.verifyApiKey(value));
     }
     throw unauthenticated('Unsupported authorization scheme: use Basic or Bearer.');
+  }
+
+  /** A user's password check, for the data plane too; undefined when wrong (never says which part). */
+  async verifyUser(name: string, password: string): Promise<Principal | undefined> {
+    const identity = await this.store.findIdentityByName(name);
+    if (!identity || identity.kind !== 'user') return undefined;
+    return (await verifySecretCached(password, identity.secretHash)) ? this.principalOf(identity) : undefined;
+  }
+
+  /** An API key's check; undefined when it is not a valid key. */
+  async verifyApiKey(key: string): Promise<Principal | undefined> {
+    if (!key.startsWith(API_KEY_PREFIX)) return undefined;
+    const id = key.slice(API_KEY_PREFIX.length, API_KEY_PREFIX.length + 36);
+    const identity = await this.store.getIdentity(id);
+    if (!identity || identity.kind !== 'apiKey') return undefined;
+    return (await verifySecretCached(key, identity.secretHash)) ? this.principalOf(identity) : undefined;
+  }
+
+  /** The principal of an identity id (refresh tokens re-check that it still exists). */
+  async principalById(id: string): Promise<Principal | undefined> {
+    const identity = await this.store.getIdentity(id);
+    return identity && this.principalOf(identity);
+  }
+
+  private async signIn(
+    clientIp: string,
+    account: string | undefined,
+    verify: () => Promise<Principal | undefined>,
+  ): Promise<Principal> {
+    const wait = this.guards?.limiter.retryAfter(clientIp, account);
+    const record = (identity: string, result: 'success' | 'failure' | 'rateLimited') =>
+      this.guards?.log.record({ registry: '*', identity, clientIp, listener: 'management', result });
+    if (wait !== undefined) {
+      record(account ?? 'apiKey', 'rateLimited');
+      throw tooManySignIns(wait);
+    }
+    let principal: Principal | undefined;
+    try {
+      principal = await verify();
+    } catch (error) {
+      if (error instanceof HashingBusyError) throw tooManySignIns(1);
+      throw error;
+    }
+    if (!principal) {
+      this.guards?.limiter.fail(clientIp, account);
+      record(account ?? 'apiKey', 'failure');
+      throw unauthenticated(account === undefined ? 'Invalid API key.' : 'Invalid user name or password.');
+    }
+    record(principal.name, 'success');
+    return principal;
   }
 
   /** Creates an API key with a role on a registry (or `*`); the key is returned once, never stored. */
@@ -138,17 +208,69 @@ export class IdentityService {
   async deleteIdentity(id: string): Promise<void> {
     if (!(await this.store.deleteIdentity(id)))
       throw new ManagementError('ResourceNotFound', `Identity '${id}' was not found.`);
-    for (const [secret, entry] of this.verified) if (entry.id === id) this.verified.delete(secret);
+    for (const role of (await this.auth?.dataPlaneRolesOf(id)) ?? [])
+      await this.auth?.removeDataPlaneRole(role);
   }
 
-  /** Gives a principal (by id or name) a role on a registry. */
-  async assignRole(principal: string, registry: string, role: RoleName): Promise<RoleAssignment> {
-    const identity =
-      (await this.store.getIdentity(principal)) ?? (await this.store.findIdentityByName(principal));
-    if (!identity) throw new ManagementError('ResourceNotFound', `Principal '${principal}' was not found.`);
+  /** Gives a principal (by id or name) a role on a registry; a data-plane role is added to the others. */
+  async assignRole(
+    principal: string,
+    registry: string,
+    role: RoleName | DataPlaneRoleName,
+  ): Promise<{ principalId: string; registry: string; role: RoleName | DataPlaneRoleName }> {
+    const identity = await this.find(principal);
+    if (isDataPlaneRole(role)) {
+      if (!this.auth) throw new Error('data-plane roles need the auth store');
+      const assignment = { principalId: identity.id, registry, role };
+      await this.auth.addDataPlaneRole(assignment);
+      return assignment;
+    }
     const assignment = { principalId: identity.id, registry, role };
     await this.store.setRole(assignment);
     return assignment;
+  }
+
+  /** Removes a principal's role on a registry (a management role, or one data-plane role). */
+  async removeRole(principal: string, registry: string, role: RoleName | DataPlaneRoleName): Promise<void> {
+    const identity = await this.find(principal);
+    const removed = isDataPlaneRole(role)
+      ? await this.auth?.removeDataPlaneRole({ principalId: identity.id, registry, role })
+      : (await this.store.rolesOf(identity.id)).some((r) => r.registry === registry && r.role === role) &&
+        (await this.store.removeRole(identity.id, registry));
+    if (!removed)
+      throw new ManagementError(
+        'ResourceNotFound',
+        `'${identity.name}' has no ${role} role assignment on registry '${registry}'.`,
+      );
+  }
+
+  /** Every role assignment on a registry (and on `*`), with the principal's name. */
+  async roleAssignmentsOn(
+    registry: string,
+  ): Promise<{ principalId: string; principalName: string; registry: string; role: string }[]> {
+    const result: { principalId: string; principalName: string; registry: string; role: string }[] = [];
+    for (const identity of await this.store.listIdentities()) {
+      const roles = [
+        ...(await this.store.rolesOf(identity.id)),
+        ...((await this.auth?.dataPlaneRolesOf(identity.id)) ?? []),
+      ];
+      for (const r of roles)
+        if (r.registry === registry || r.registry === '*')
+          result.push({
+            principalId: identity.id,
+            principalName: identity.name,
+            registry: r.registry,
+            role: r.role,
+          });
+    }
+    return result;
+  }
+
+  private async find(principal: string): Promise<IdentityRecord> {
+    const identity =
+      (await this.store.getIdentity(principal)) ?? (await this.store.findIdentityByName(principal));
+    if (!identity) throw new ManagementError('ResourceNotFound', `Principal '${principal}' was not found.`);
+    return identity;
   }
 
   /** Throws AuthorizationFailed unless the principal holds at least `role` on the registry (or on `*`). */
@@ -165,26 +287,29 @@ export class IdentityService {
     return rankOn(principal, registry) > 0;
   }
 
-  private async verify(identity: IdentityRecord, secret: string, failure: string): Promise<Principal> {
-    const fingerprint = createHash('sha256')
-      .update(identity.secretHash)
-      .update('\0')
-      .update(secret)
-      .digest('base64');
-    const cached = this.verified.get(fingerprint);
-    if (!(cached && cached.until > Date.now())) {
-      if (!(await verifySecret(secret, identity.secretHash))) throw unauthenticated(failure);
-      if (this.verified.size > 10_000) this.verified.clear();
-      this.verified.set(fingerprint, { id: identity.id, until: Date.now() + VERIFIED_TTL_MS });
-    }
+  private async principalOf(identity: IdentityRecord): Promise<Principal> {
     return {
       id: identity.id,
       name: identity.name,
       kind: identity.kind,
       trustedService: identity.trustedService,
       roles: await this.store.rolesOf(identity.id),
+      dataPlaneRoles: (await this.auth?.dataPlaneRolesOf(identity.id)) ?? [],
     };
   }
+}
+
+/** Whether a role name is one of the data-plane-only roles. */
+export function isDataPlaneRole(role: string): role is DataPlaneRoleName {
+  return (DATA_PLANE_ROLE_NAMES as readonly string[]).includes(role);
+}
+
+function tooManySignIns(retryAfterSeconds: number): ManagementError {
+  return new ManagementError(
+    'TooManyRequests',
+    `Too many failed sign-ins; try again in ${retryAfterSeconds} seconds.`,
+    { retryAfter: retryAfterSeconds },
+  );
 }
 
 function rankOn(principal: Principal, registry: string): number {

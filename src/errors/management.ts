@@ -10,12 +10,15 @@ export const MANAGEMENT_ERROR_CODES = {
   SkuNotSupported: 400,
   AdminUserDisabled: 400,
   InvalidParameter: 400,
+  InvalidScopeMapAction: 400,
+  TokenLimitExceeded: 400,
   AuthenticationFailed: 401,
   AuthorizationFailed: 403,
   NetworkAccessDenied: 403,
   ResourceNotFound: 404,
   RegistryNameInUse: 409,
   Conflict: 409,
+  TooManyRequests: 429,
   InternalServerError: 500,
 } as const satisfies Record<string, number>;
 
@@ -33,11 +36,13 @@ export class ManagementError extends Error {
   readonly status: number;
   readonly target: string | undefined;
   readonly details: ErrorDetail[] | undefined;
+  /** Seconds the client should wait (429 responses carry it as `Retry-After`). */
+  readonly retryAfter: number | undefined;
 
   constructor(
     code: ManagementErrorCode,
     message: string,
-    options: { target?: string; details?: ErrorDetail[] } = {},
+    options: { target?: string; details?: ErrorDetail[]; retryAfter?: number } = {},
   ) {
     super(message);
     this.name = 'ManagementError';
@@ -45,6 +50,7 @@ export class ManagementError extends Error {
     this.status = MANAGEMENT_ERROR_CODES[code];
     this.target = options.target;
     this.details = options.details;
+    this.retryAfter = options.retryAfter;
   }
 
   /** The ARM-shaped response body. */

@@ -20,6 +20,10 @@ import { parseV2Path, type V2Route } from './v2/routes.js';
 import { sendOciError } from './errors.js';
 import { closeIdleConnectionsWhileClosing } from './graceful-close.js';
 import type { NetworkGuard } from './guard.js';
+import { registerTokenRoutes } from './oauth2.js';
+import type { DataPlaneAuth } from './v2/auth.js';
+import type { DataPlaneCredentials } from '../auth/credentials.js';
+import type { TokenService } from '../auth/tokens.js';
 
 export interface DataPlaneOptions {
   service: RegistryService;
@@ -31,6 +35,8 @@ export interface DataPlaneOptions {
   /** The network guard; absent means every client may connect (used only by unit-level tests). */
   guard?: NetworkGuard;
   https?: { key: Buffer; cert: Buffer };
+  /** Sign-in: `/oauth2/token` and the check of every `/v2/` request (absent only in unit-level tests). */
+  auth?: { check: DataPlaneAuth; credentials: DataPlaneCredentials; tokens: TokenService };
   /** Wraps the HTTP server's connections, e.g. to read a PROXY protocol header first. */
   serverFactory?: FastifyServerOptions['serverFactory'];
 }
@@ -95,6 +101,7 @@ export function buildDataPlane(options: DataPlaneOptions): FastifyInstance {
   app.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined));
   app.decorateRequest('registry', '');
   app.decorateRequest('clientAddress', undefined);
+  app.decorateRequest('bypassIdentity', undefined);
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('Docker-Distribution-API-Version', 'registry/2.0');
@@ -116,18 +123,21 @@ export function buildDataPlane(options: DataPlaneOptions): FastifyInstance {
     const queryStart = url.indexOf('?');
     const path = queryStart === -1 ? url : url.slice(0, queryStart);
     const route = parseV2Path(path.slice('/v2'.length));
-    if (request.headers.expect?.toLowerCase() === '100-continue' && !reply.raw.headersSent)
-      reply.raw.writeContinue();
     if (!route)
       throw new OciError('UNSUPPORTED', `no such endpoint: ${request.method} ${path}`, undefined, {
         status: 404,
       });
+    const query = new URLSearchParams(queryStart === -1 ? '' : url.slice(queryStart + 1));
+    // Credentials are checked after the guard (onRequest) and before any body is invited.
+    if (options.auth) await options.auth.check.authorize(request, route, query);
+    if (request.headers.expect?.toLowerCase() === '100-continue' && !reply.raw.headersSent)
+      reply.raw.writeContinue();
     const ctx: V2Context = {
       request,
       reply,
       registry: request.registry,
       repository: 'name' in route ? assertRepositoryName(route.name) : '',
-      query: new URLSearchParams(queryStart === -1 ? '' : url.slice(queryStart + 1)),
+      query,
       service: options.service,
       // Bodies go through the guard so a rule change can cut an upload off mid-way.
       body: options.guard && hasBody(request) ? options.guard.guardBody(request) : request.raw,
@@ -136,6 +146,7 @@ export function buildDataPlane(options: DataPlaneOptions): FastifyInstance {
     // Async handlers that send (possibly a stream) must return the reply, or fastify sends again.
     return reply;
   };
+  if (options.auth) registerTokenRoutes(app, options.auth.credentials, options.auth.tokens);
   app.route({ method: [...METHODS], url: '/v2', handler: handle });
   app.route({ method: [...METHODS], url: '/v2/*', handler: handle });
   return app;

@@ -1,6 +1,7 @@
 import { PassThrough, type Readable } from 'node:stream';
 import type { FastifyRequest } from 'fastify';
-import type { IdentityService } from '../auth/identities.js';
+import type { DataPlaneCredentials, DataPlaneIdentity } from '../auth/credentials.js';
+import { API_KEY_PREFIX } from '../auth/identities.js';
 import { OciError } from '../errors/oci.js';
 import type { EntryPoint, NetworkAccessService } from '../management/network-access.js';
 import {
@@ -38,9 +39,23 @@ export function clientAddressOf(request: FastifyRequest, trustedProxies: IpMatch
 
 export interface NetworkGuardOptions {
   access: NetworkAccessService;
-  identities: IdentityService;
+  /** Verifies a trusted service's API key when the bypass could let its request in. */
+  credentials: DataPlaneCredentials;
   trustedProxies: IpMatcher;
   entry: EntryPoint;
+}
+
+/** An API key sent as `Bearer berth_…` or as the password of Basic credentials. */
+function apiKeyIn(authorization: string | undefined): string | undefined {
+  if (!authorization) return undefined;
+  const [scheme, value = ''] = authorization.split(' ', 2);
+  if (/^bearer$/i.test(scheme ?? '') && value.startsWith(API_KEY_PREFIX)) return value;
+  if (/^basic$/i.test(scheme ?? '')) {
+    const decoded = Buffer.from(value, 'base64').toString('utf8');
+    const password = decoded.slice(decoded.indexOf(':') + 1);
+    if (decoded.includes(':') && password.startsWith(API_KEY_PREFIX)) return password;
+  }
+  return undefined;
 }
 
 interface Flight {
@@ -118,15 +133,27 @@ export class NetworkGuard {
     // It is looked at only when it could change the answer (bypass on) and only if it is an API key, the
     // one kind of identity that can be a trusted service: verifying passwords here would let a refused
     // network test them (a verified secret is cached, so a right guess answers faster) and cost a scrypt
-    // per refused request.
+    // per refused request. The key must be marked trusted and hold a role on this registry; the request
+    // is then authorized with that identity alone, so it gets only the actions its role grants.
     const bypassed = await this.options.access.decide(registry, this.options.entry, client, {
       trustedService: true,
     });
     if (!bypassed.allowed) return decision;
-    const authorization = request.headers.authorization;
-    if (!authorization || !/^bearer /i.test(authorization)) return decision;
-    const principal = await this.options.identities.authenticate(authorization).catch(() => undefined);
-    return principal?.trustedService ? bypassed : decision;
+    const identity = await this.trustedIdentity(request, registry, client);
+    if (!identity) return decision;
+    request.bypassIdentity = identity;
+    return bypassed;
+  }
+
+  private async trustedIdentity(
+    request: FastifyRequest,
+    registry: string,
+    client: ClientAddress,
+  ): Promise<DataPlaneIdentity | undefined> {
+    const key = apiKeyIn(request.headers.authorization);
+    if (!key) return undefined;
+    const identity = await this.options.credentials.apiKey(registry, key, client.text).catch(() => undefined);
+    return identity?.trustedService ? identity : undefined;
   }
 
   private deny(

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { IdentityService, Principal } from '../auth/identities.js';
 import { ManagementError } from '../errors/management.js';
 import { closeIdleConnectionsWhileClosing } from './graceful-close.js';
+import { clientAddressOf } from './guard.js';
 import type { NetworkAccessService } from '../management/network-access.js';
 import type { PrivateEndpointManager } from '../management/private-endpoints.js';
 import type { RegistryManager } from '../management/registries.js';
@@ -76,7 +77,10 @@ export function buildManagementApi(deps: ManagementDeps): FastifyInstance {
     // (`GET http://host/api/registries`) reaches the same route but does not start with '/api/'.
     const path = request.routeOptions.url ?? request.url;
     if (path === '/api/openapi.json' || !path.startsWith('/api/')) return;
-    request.principal = await deps.identities.authenticate(request.headers.authorization);
+    request.principal = await deps.identities.authenticate(
+      request.headers.authorization,
+      clientAddressOf(request, deps.trustedProxies).text,
+    );
   });
   app.setErrorHandler((error, request, reply) => sendManagementError(error, request, reply));
   app.setNotFoundHandler((request, reply) =>
@@ -119,6 +123,8 @@ function sendManagementError(error: unknown, request: FastifyRequest, reply: Fas
   if (managementError.status >= 500) request.log.error({ err: error }, 'management request failed');
   if (managementError.code === 'AuthenticationFailed')
     reply.header('WWW-Authenticate', 'Basic realm="berth", Bearer');
+  if (managementError.retryAfter !== undefined)
+    reply.header('Retry-After', String(managementError.retryAfter));
   reply.code(managementError.status).send(managementError.toBody());
 }
 

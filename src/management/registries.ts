@@ -1,4 +1,5 @@
 import { generateSecret } from '../auth/passwords.js';
+import { SecretBox } from '../auth/secret-box.js';
 import { ManagementError } from '../errors/management.js';
 import { InvalidIpRuleError, normalizeIpRules } from '../network/index.js';
 import type {
@@ -47,6 +48,10 @@ export class RegistryManager {
     private readonly plans: SkuPlans,
     private readonly domain: string,
     private readonly defaultRegistry: string,
+    /** Seals the admin user's passwords (retrievable, so encrypted rather than hashed). */
+    private readonly box: SecretBox,
+    /** Drops what the sign-in side keeps for a deleted registry (tokens, scope maps, sign-ins). */
+    private readonly onDelete: (registry: string) => Promise<void> = async () => undefined,
   ) {}
 
   async list(): Promise<RegistryResource[]> {
@@ -82,7 +87,7 @@ export class RegistryManager {
       };
       const result = this.apply(base, body, current);
       if (result.settings.adminUserEnabled && result.settings.credentials.passwords.length === 0) {
-        result.settings.credentials = newCredentials(key);
+        result.settings.credentials = this.newCredentials(key);
       }
       await this.meta.updateRegistry(key, { ...result.settings });
       return {
@@ -92,7 +97,7 @@ export class RegistryManager {
       };
     }
     const result = this.apply(defaultSettings(key, body.sku.name), body, undefined);
-    if (result.settings.adminUserEnabled) result.settings.credentials = newCredentials(key);
+    if (result.settings.adminUserEnabled) result.settings.credentials = this.newCredentials(key);
     const record: RegistryRecord = { name: key, createdAt: new Date(), properties: { ...result.settings } };
     if (!(await this.meta.createRegistry(record))) {
       throw new ManagementError('RegistryNameInUse', `The registry name '${name}' is already in use.`, {
@@ -108,7 +113,7 @@ export class RegistryManager {
     const current = settingsOf(record);
     const result = this.apply(structuredClone(current), body, current);
     if (result.settings.adminUserEnabled && result.settings.credentials.passwords.length === 0) {
-      result.settings.credentials = newCredentials(record.name);
+      result.settings.credentials = this.newCredentials(record.name);
     }
     await this.meta.updateRegistry(record.name, { ...result.settings });
     return {
@@ -127,6 +132,7 @@ export class RegistryManager {
     await this.blobs.deleteRegistry(record.name);
     await this.identities.deleteRolesForRegistry(record.name);
     await this.audit.deleteDenialsForRegistry(record.name);
+    await this.onDelete(record.name);
   }
 
   /** The admin user's credentials (ACR: only while the admin user is enabled). */
@@ -138,7 +144,7 @@ export class RegistryManager {
         `Run 'berth update -n ${name} --admin-enabled true' to enable admin first.`,
       );
     }
-    return settings.credentials;
+    return this.openCredentials(settings.credentials);
   }
 
   /** Replaces one of the admin user's two passwords. */
@@ -146,10 +152,47 @@ export class RegistryManager {
     const { record, settings } = await this.settings(name);
     if (!settings.adminUserEnabled) return this.credentials(name);
     settings.credentials.passwords = settings.credentials.passwords.map((p) =>
-      p.name === which ? { name: p.name, value: generateSecret(24) } : p,
+      p.name === which ? { name: p.name, value: this.box.seal(generateSecret(24)) } : p,
     );
     await this.meta.updateRegistry(record.name, { ...settings });
-    return settings.credentials;
+    return this.openCredentials(settings.credentials);
+  }
+
+  /** The admin user's passwords in the clear (sign-in checks them). */
+  adminPasswords(settings: RegistrySettings): string[] {
+    return this.openCredentials(settings.credentials).passwords.map((p) => p.value);
+  }
+
+  /** Seals admin passwords that older versions stored in the clear (run once at start). */
+  async sealLegacyCredentials(): Promise<void> {
+    for (const record of await this.meta.listRegistries()) {
+      const settings = settingsOf(record);
+      if (settings.credentials.passwords.every((p) => SecretBox.isSealed(p.value))) continue;
+      settings.credentials.passwords = settings.credentials.passwords.map((p) =>
+        SecretBox.isSealed(p.value) ? p : { name: p.name, value: this.box.seal(p.value) },
+      );
+      await this.meta.updateRegistry(record.name, { ...settings });
+    }
+  }
+
+  private openCredentials(credentials: RegistrySettings['credentials']): RegistrySettings['credentials'] {
+    return {
+      username: credentials.username,
+      passwords: credentials.passwords.map((p) => ({
+        name: p.name,
+        value: SecretBox.isSealed(p.value) ? this.box.open(p.value) : p.value,
+      })),
+    };
+  }
+
+  private newCredentials(username: string): RegistrySettings['credentials'] {
+    return {
+      username,
+      passwords: [
+        { name: 'password', value: this.box.seal(generateSecret(24)) },
+        { name: 'password2', value: this.box.seal(generateSecret(24)) },
+      ],
+    };
   }
 
   /** Stores new settings computed elsewhere (private endpoints), after the SKU check. */
@@ -232,6 +275,12 @@ export class RegistryManager {
       settings.networkRuleSet.ipRules = normaliseRules(props.networkRuleSet.ipRules, warnings);
     }
     const plan = planOf(this.plans, settings.sku);
+    if (settings.anonymousPullEnabled && settings.sku === 'Basic')
+      throw new ManagementError(
+        'SkuNotSupported',
+        'Anonymous pull is only supported for registries in the Standard and Premium SKUs.',
+        { target: 'properties.anonymousPullEnabled' },
+      );
     const uses = networkFeaturesIn(settings);
     if (!plan.networkRules && uses.length > 0) {
       const downgrade = previous && previous.sku !== settings.sku && networkFeaturesIn(previous).length > 0;
@@ -303,14 +352,4 @@ function normaliseRules(rules: { action?: 'Allow'; value: string }[], warnings: 
     }
     throw error;
   }
-}
-
-function newCredentials(username: string): RegistrySettings['credentials'] {
-  return {
-    username,
-    passwords: [
-      { name: 'password', value: generateSecret(24) },
-      { name: 'password2', value: generateSecret(24) },
-    ],
-  };
 }

@@ -221,3 +221,115 @@ export interface DenialAuditStore {
   ): Promise<{ denials: DenialRecord[]; countsByIp: { clientIp: string; count: number; lastSeen: Date }[] }>;
   deleteDenialsForRegistry(registry: string): Promise<void>;
 }
+
+/** A token-signing key pair; the private half is sealed with the data directory's key file. */
+export interface SigningKeyRecord {
+  kid: string;
+  alg: string;
+  publicJwk: string;
+  sealedPrivateJwk: string;
+  createdAt: Date;
+}
+
+/** ACR's data-plane-only roles, assignable per registry next to the management roles. */
+export type DataPlaneRoleName = 'AcrPull' | 'AcrPush' | 'AcrDelete';
+
+/** A data-plane role of a principal on one registry (a principal may hold several). */
+export interface DataPlaneRoleAssignment {
+  principalId: string;
+  registry: string;
+  role: DataPlaneRoleName;
+}
+
+/** A scope map: which actions on which repositories (ACR `repositories/<name>/<action>` strings). */
+export interface ScopeMapRecord {
+  registry: string;
+  name: string;
+  description: string;
+  actions: string[];
+  createdAt: Date;
+  updatedAt: Date;
+  /** Bumped on every update, so concurrent updates cannot overwrite each other unseen. */
+  version: number;
+}
+
+/** One of a token's two passwords, kept as a slow hash only. */
+export interface TokenPasswordRecord {
+  name: 'password1' | 'password2';
+  hash: string;
+  createdAt: Date;
+  expiry?: Date | undefined;
+}
+
+/** A repository-scoped token: a user name in one registry with a scope map. */
+export interface TokenRecord {
+  registry: string;
+  name: string;
+  scopeMap: string;
+  status: 'enabled' | 'disabled';
+  passwords: TokenPasswordRecord[];
+  createdAt: Date;
+  updatedAt: Date;
+  version: number;
+  /** Room for later per-identity settings (e.g. network conditions); stored as JSON. */
+  properties: Record<string, unknown>;
+}
+
+/** The outcome of one sign-in attempt. */
+export type SignInResult = 'success' | 'failure' | 'rateLimited' | 'disabled';
+
+/** Sign-ins aggregated per minute, identity, address and outcome (a flood adds counts, not rows). */
+export interface SignInRecord {
+  /** Start of the minute. */
+  minute: Date;
+  /** The registry, or `*` for the management API. */
+  registry: string;
+  identity: string;
+  clientIp: string;
+  listener: 'data' | 'management';
+  result: SignInResult;
+  count: number;
+  lastSeen: Date;
+}
+
+/** Signing keys, data-plane roles, scope maps, tokens and the sign-in log. */
+export interface AuthStore {
+  listSigningKeys(): Promise<SigningKeyRecord[]>;
+  /** Adds a key; false when the kid exists. */
+  addSigningKey(key: SigningKeyRecord): Promise<boolean>;
+
+  addDataPlaneRole(assignment: DataPlaneRoleAssignment): Promise<void>;
+  removeDataPlaneRole(assignment: DataPlaneRoleAssignment): Promise<boolean>;
+  dataPlaneRolesOf(principalId: string): Promise<DataPlaneRoleAssignment[]>;
+  dataPlaneRolesOn(registry: string): Promise<DataPlaneRoleAssignment[]>;
+
+  getScopeMap(registry: string, name: string): Promise<ScopeMapRecord | undefined>;
+  listScopeMaps(registry: string): Promise<ScopeMapRecord[]>;
+  /** Creates a scope map; false when the name is taken. */
+  createScopeMap(record: ScopeMapRecord): Promise<boolean>;
+  /** Replaces a scope map if its version is still `expectedVersion`; false otherwise. */
+  updateScopeMap(record: ScopeMapRecord, expectedVersion: number): Promise<boolean>;
+  deleteScopeMap(registry: string, name: string): Promise<boolean>;
+
+  getToken(registry: string, name: string): Promise<TokenRecord | undefined>;
+  listTokens(registry: string): Promise<TokenRecord[]>;
+  countTokens(registry: string): Promise<number>;
+  /** Creates a token unless the name is taken or the registry already has `limit` tokens. */
+  createToken(record: TokenRecord, limit: number): Promise<'created' | 'exists' | 'limit'>;
+  /** Replaces a token if its version is still `expectedVersion`; false otherwise. */
+  updateToken(record: TokenRecord, expectedVersion: number): Promise<boolean>;
+  deleteToken(registry: string, name: string): Promise<boolean>;
+  /** Drops everything the store keeps for a deleted registry. */
+  deleteAuthForRegistry(registry: string): Promise<void>;
+
+  /** Adds aggregated sign-in counts (merging with rows of the same minute and key). */
+  appendSignIns(records: SignInRecord[]): Promise<void>;
+  querySignIns(filter: {
+    registry?: string;
+    since?: Date;
+    result?: SignInResult;
+    limit: number;
+  }): Promise<SignInRecord[]>;
+  /** Deletes sign-in rows older than `before`, then the oldest beyond `maxRows`. */
+  pruneSignIns(before: Date, maxRows: number): Promise<void>;
+}

@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { TestContext } from 'node:test';
+import { ADMIN_AUTH, TEST_ADMIN_PASSWORD } from './server.js';
 
 /** Set to `1` (as CI does) to make a missing client tool fail the test instead of skipping it. */
 export const REQUIRE_E2E = process.env.BERTH_REQUIRE_E2E === '1';
@@ -175,6 +176,22 @@ export function writeContainersConfig(dir: string): ContainersConfig {
   };
 }
 
+/**
+ * Signs the containers tools (skopeo, podman, buildah) in to `host` by writing its credentials into
+ * the isolated auth file, as `podman login` would; the test owner's by default.
+ */
+export function signInContainers(
+  containers: ContainersConfig,
+  host: string,
+  username = 'admin',
+  password = TEST_ADMIN_PASSWORD,
+): void {
+  const file = containers.env.REGISTRY_AUTH_FILE!;
+  const current = JSON.parse(readFileSync(file, 'utf8')) as { auths: Record<string, { auth: string }> };
+  current.auths[host] = { auth: Buffer.from(`${username}:${password}`).toString('base64') };
+  writeFileSync(file, JSON.stringify(current));
+}
+
 /** `skopeo copy` arguments that push every platform of a layout's `v1` tag to `destination` over plain HTTP. */
 export function pushLayoutArgs(
   containers: ContainersConfig,
@@ -213,16 +230,31 @@ export interface HttpResponse {
  */
 export function httpGet(
   url: string,
-  options: { method?: string; headers?: Record<string, string>; ca?: Buffer; timeoutMs?: number } = {},
+  options: {
+    method?: string;
+    headers?: Record<string, string>;
+    ca?: Buffer;
+    timeoutMs?: number;
+    /** Send no credentials (by default `/v2/` requests carry the test owner's). */
+    anonymous?: boolean;
+  } = {},
 ): Promise<HttpResponse> {
   const target = new URL(url);
+  const signIn =
+    !options.anonymous &&
+    target.pathname.startsWith('/v2') &&
+    !Object.keys(options.headers ?? {}).some((name) => name.toLowerCase() === 'authorization');
   const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
     const req = send(
       target,
       {
         method: options.method ?? 'GET',
-        headers: { ...options.headers, Connection: 'close' },
+        headers: {
+          ...(signIn ? { Authorization: ADMIN_AUTH } : {}),
+          ...options.headers,
+          Connection: 'close',
+        },
         agent: false,
         timeout: options.timeoutMs ?? 30_000,
         ...(options.ca ? { ca: options.ca } : {}),

@@ -131,6 +131,8 @@ export interface DataPlaneOptions {
   headers?: Record<string, string>;
   /** Local (source) address, e.g. 127.0.0.2: loopback accepts any 127/8 source on Linux. */
   from?: string;
+  /** Send no credentials: by default the request carries the test owner's (`ADMIN_AUTH`). */
+  anonymous?: boolean;
 }
 
 /** A data-plane request to the registry named by Host `<registry>.localhost` (node:http, explicit Host). */
@@ -155,6 +157,10 @@ export function dataPlane(
         headers: {
           Host: `${registry}.localhost:${url.port}`,
           ...(body ? { 'Content-Type': 'application/octet-stream', 'Content-Length': body.length } : {}),
+          ...(options.anonymous ||
+          Object.keys(options.headers ?? {}).some((name) => name.toLowerCase() === 'authorization')
+            ? {}
+            : { Authorization: ADMIN_AUTH }),
           ...options.headers,
         },
       },

@@ -32,6 +32,19 @@ export interface NetRequest {
   /** A keep-alive agent to reuse connections; a fresh connection per request otherwise. */
   agent?: Agent;
   timeoutMs?: number;
+  /** Send no credentials: by default `/v2/` requests carry the test owner's (`ADMIN_AUTH`). */
+  anonymous?: boolean;
+}
+
+/** The request's headers, with the test owner's credentials on data-plane paths unless opted out. */
+export function withDefaultAuth(
+  path: string,
+  headers: OutgoingHttpHeaders | undefined,
+  anonymous = false,
+): OutgoingHttpHeaders | undefined {
+  if (anonymous || !path.startsWith('/v2')) return headers;
+  const has = Object.keys(headers ?? {}).some((name) => name.toLowerCase() === 'authorization');
+  return has ? headers : { ...headers, Authorization: ADMIN_AUTH };
 }
 
 /** `host:port` to connect to for a Berth URL: wildcard listeners are reached over loopback. */
@@ -59,7 +72,7 @@ export function send(base: string, path: string, options: NetRequest = {}): Prom
         port,
         path,
         method: options.method ?? 'GET',
-        headers: options.headers,
+        headers: withDefaultAuth(path, options.headers, options.anonymous),
         ...(options.from ? { localAddress: options.from } : {}),
         agent: options.agent ?? false,
       },
@@ -140,7 +153,7 @@ export function streamRequest(base: string, path: string, options: NetRequest): 
     port,
     path,
     method: options.method ?? 'PATCH',
-    headers: options.headers,
+    headers: withDefaultAuth(path, options.headers, options.anonymous),
     ...(options.from ? { localAddress: options.from } : {}),
     agent: options.agent ?? false,
   });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { ADMIN_AUTH } from './server.js';
 
 /** Media types, spelled out here so tests do not trust the implementation's own constants. */
 export const MT = {
@@ -28,6 +29,20 @@ export interface Descriptor {
   artifactType?: string;
   annotations?: Record<string, string>;
   platform?: { architecture: string; os: string };
+}
+
+/** `RequestInit` plus `anonymous: true` to send no credentials. */
+export type V2RequestInit = RequestInit & { anonymous?: boolean };
+
+/**
+ * `fetch` for the data plane: sends the test owner's credentials (`ADMIN_AUTH`) unless the request
+ * sets its own `Authorization` or asks to be `anonymous`.
+ */
+export function v2fetch(url: string | URL, init: V2RequestInit = {}): Promise<Response> {
+  const { anonymous, ...rest } = init;
+  const headers = new Headers(rest.headers);
+  if (!anonymous && !headers.has('authorization')) headers.set('Authorization', ADMIN_AUTH);
+  return fetch(url, { ...rest, headers });
 }
 
 /** `algorithm:hex` digest of some bytes. */
@@ -63,7 +78,7 @@ export function absolute(base: string, location: string | null): string {
 /** Pushes a blob monolithically (`POST ?digest=`) and asserts 201; returns its digest. */
 export async function pushBlob(base: string, repo: string, content: Uint8Array): Promise<string> {
   const digest = digestOf(content);
-  const res = await fetch(`${base}/v2/${repo}/blobs/uploads/?digest=${digest}`, {
+  const res = await v2fetch(`${base}/v2/${repo}/blobs/uploads/?digest=${digest}`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/octet-stream' },
     body: bytes(content),
@@ -75,7 +90,7 @@ export async function pushBlob(base: string, repo: string, content: Uint8Array):
 
 /** Opens an upload session and returns its absolute upload URL. */
 export async function startUpload(base: string, repo: string): Promise<string> {
-  const res = await fetch(`${base}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
+  const res = await v2fetch(`${base}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
   assert.equal(res.status, 202, `starting an upload in ${repo}: ${await res.text()}`);
   return absolute(base, res.headers.get('location'));
 }
@@ -98,7 +113,7 @@ export async function putManifest(
   const body = Buffer.isBuffer(manifest)
     ? manifest
     : Buffer.from(typeof manifest === 'string' ? manifest : JSON.stringify(manifest));
-  return fetch(`${base}/v2/${repo}/manifests/${reference}`, {
+  return v2fetch(`${base}/v2/${repo}/manifests/${reference}`, {
     method: 'PUT',
     headers: contentType === undefined ? {} : { 'Content-Type': contentType },
     body: bytes(body),
@@ -257,6 +272,8 @@ export interface RawRequest {
   body?: Buffer | string | Buffer[];
   /** Send the body with chunked transfer encoding, one write per chunk. */
   chunked?: boolean;
+  /** Send no credentials (by default `/v2/` requests carry `ADMIN_AUTH`). */
+  anonymous?: boolean;
 }
 
 /** One HTTP request over a fresh loopback connection, with full control over headers and framing. */
@@ -269,7 +286,7 @@ export function rawRequest(base: string, options: RawRequest): Promise<RawRespon
         port: url.port,
         method: options.method ?? 'GET',
         path: options.path,
-        headers: options.headers,
+        headers: withOwnerAuth(options.path, options.headers, options.anonymous),
         agent: false,
         setHost: options.headers?.Host === undefined && options.headers?.host === undefined,
       },
@@ -292,6 +309,16 @@ export function rawRequest(base: string, options: RawRequest): Promise<RawRespon
     for (const part of parts) req.write(part);
     req.end();
   });
+}
+
+function withOwnerAuth(
+  path: string,
+  headers: Record<string, string | number> | undefined,
+  anonymous = false,
+): Record<string, string | number> | undefined {
+  if (anonymous || !path.startsWith('/v2')) return headers;
+  const has = Object.keys(headers ?? {}).some((name) => name.toLowerCase() === 'authorization');
+  return has ? headers : { ...headers, Authorization: ADMIN_AUTH };
 }
 
 /** Parses a raw response body as an OCI error and checks its code. */

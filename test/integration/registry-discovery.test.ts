@@ -9,6 +9,7 @@ import {
   pushImage,
   pushManifest,
   randomBlob,
+  v2fetch,
 } from '../helpers/oci.js';
 import { startTestBerth, type TestBerth } from '../helpers/server.js';
 
@@ -37,7 +38,7 @@ async function referrers(
   digest: string,
   query = '',
 ): Promise<{ res: Response; index: ReferrersIndex }> {
-  const res = await fetch(`${berth.url}/v2/${repo}/referrers/${digest}${query}`);
+  const res = await v2fetch(`${berth.url}/v2/${repo}/referrers/${digest}${query}`);
   assert.equal(res.status, 200);
   assert.equal(res.headers.get('content-type'), MT.ociIndex);
   return { res, index: (await res.json()) as ReferrersIndex };
@@ -119,8 +120,8 @@ test('referrers of an index subject, and an index as a referrer', async () => {
 test('referrers of an unknown digest is an empty index; an invalid digest is 400', async () => {
   const { index } = await referrers('disc/none', digestOf(randomBlob()));
   assert.deepEqual(index, { schemaVersion: 2, mediaType: MT.ociIndex, manifests: [] });
-  await expectError(await fetch(`${berth.url}/v2/disc/none/referrers/sha256:abc`), 400, 'DIGEST_INVALID');
-  await expectError(await fetch(`${berth.url}/v2/disc/none/referrers/latest`), 400, 'DIGEST_INVALID');
+  await expectError(await v2fetch(`${berth.url}/v2/disc/none/referrers/sha256:abc`), 400, 'DIGEST_INVALID');
+  await expectError(await v2fetch(`${berth.url}/v2/disc/none/referrers/latest`), 400, 'DIGEST_INVALID');
 });
 
 test('a deleted referrer is no longer listed', async () => {
@@ -128,14 +129,14 @@ test('a deleted referrer is no longer listed', async () => {
   const sig = await pushArtifact(berth.url, 'disc/gone', subject.descriptor, 'application/vnd.example.sig');
   assert.equal((await referrers('disc/gone', subject.digest)).index.manifests.length, 1);
   assert.equal(
-    (await fetch(`${berth.url}/v2/disc/gone/manifests/${sig.digest}`, { method: 'DELETE' })).status,
+    (await v2fetch(`${berth.url}/v2/disc/gone/manifests/${sig.digest}`, { method: 'DELETE' })).status,
     202,
   );
   assert.deepEqual((await referrers('disc/gone', subject.digest)).index.manifests, []);
 });
 
 async function tagPage(repo: string, query: string): Promise<{ res: Response; tags: string[] }> {
-  const res = await fetch(`${berth.url}/v2/${repo}/tags/list${query}`);
+  const res = await v2fetch(`${berth.url}/v2/${repo}/tags/list${query}`);
   assert.equal(res.status, 200);
   assert.match(res.headers.get('content-type') ?? '', /^application\/json/);
   const body = (await res.json()) as { name: string; tags: string[] };
@@ -161,7 +162,7 @@ test('tags list: lexical order, n and last, Link header on every page but the la
   let link = first.res.headers.get('link');
   for (let i = 0; link && i < 10; i++) {
     const next = /^<([^>]+)>; rel="next"$/.exec(link)![1]!;
-    const res = await fetch(`${berth.url}${next}`);
+    const res = await v2fetch(`${berth.url}${next}`);
     const body = (await res.json()) as { tags: string[] };
     assert.ok(body.tags.length > 0 && body.tags.length <= 2);
     seen.push(...body.tags);
@@ -186,12 +187,12 @@ test('tags list: invalid n is 400; an unknown repository is 404 NAME_UNKNOWN', a
   await pushImage(berth.url, 'disc/tags-n', 'v1');
   for (const n of ['-1', 'abc', '1.5', '', '99999999999999999999']) {
     await expectError(
-      await fetch(`${berth.url}/v2/disc/tags-n/tags/list?n=${n}`),
+      await v2fetch(`${berth.url}/v2/disc/tags-n/tags/list?n=${n}`),
       400,
       'PAGINATION_NUMBER_INVALID',
     );
   }
-  await expectError(await fetch(`${berth.url}/v2/disc/no-such-repo/tags/list`), 404, 'NAME_UNKNOWN');
+  await expectError(await v2fetch(`${berth.url}/v2/disc/no-such-repo/tags/list`), 404, 'NAME_UNKNOWN');
 });
 
 test('catalog: lexical order, pagination with Link, registry-wide', async () => {
@@ -200,7 +201,7 @@ test('catalog: lexical order, pagination with Link, registry-wide', async () => 
     const repos = ['zeta', 'alpha/one', 'alpha', 'alpha/two', 'beta'];
     for (const repo of repos) await pushImage(fresh.url, repo, 'v1');
     const sorted = [...repos].sort();
-    const whole = await fetch(`${fresh.url}/v2/_catalog`);
+    const whole = await v2fetch(`${fresh.url}/v2/_catalog`);
     assert.equal(whole.status, 200);
     assert.deepEqual(((await whole.json()) as { repositories: string[] }).repositories, sorted);
     assert.equal(whole.headers.get('link'), null);
@@ -208,7 +209,7 @@ test('catalog: lexical order, pagination with Link, registry-wide', async () => 
     const seen: string[] = [];
     let url: string | undefined = `${fresh.url}/v2/_catalog?n=2`;
     for (let i = 0; url && i < 10; i++) {
-      const res: Response = await fetch(url);
+      const res: Response = await v2fetch(url);
       assert.equal(res.status, 200);
       const page = ((await res.json()) as { repositories: string[] }).repositories;
       assert.ok(page.length <= 2);
@@ -222,11 +223,11 @@ test('catalog: lexical order, pagination with Link, registry-wide', async () => 
     }
     assert.deepEqual(seen, sorted);
 
-    const after = await fetch(`${fresh.url}/v2/_catalog?n=10&last=alpha/two`);
+    const after = await v2fetch(`${fresh.url}/v2/_catalog?n=10&last=alpha/two`);
     assert.deepEqual(((await after.json()) as { repositories: string[] }).repositories, ['beta', 'zeta']);
-    const zero = await fetch(`${fresh.url}/v2/_catalog?n=0`);
+    const zero = await v2fetch(`${fresh.url}/v2/_catalog?n=0`);
     assert.deepEqual(((await zero.json()) as { repositories: string[] }).repositories, []);
-    await expectError(await fetch(`${fresh.url}/v2/_catalog?n=x`), 400, 'PAGINATION_NUMBER_INVALID');
+    await expectError(await v2fetch(`${fresh.url}/v2/_catalog?n=x`), 400, 'PAGINATION_NUMBER_INVALID');
   } finally {
     await fresh.stop();
   }

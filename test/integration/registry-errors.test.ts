@@ -12,6 +12,7 @@ import {
   rawRequest,
   startUpload,
   type RawRequest,
+  v2fetch,
 } from '../helpers/oci.js';
 import { startTestBerth, type TestBerth } from '../helpers/server.js';
 
@@ -100,18 +101,18 @@ test('invalid repository names are 400 NAME_INVALID on every endpoint', async ()
   // 255 characters is still fine.
   const longest = `${'a'.repeat(250)}/bcde`;
   assert.equal(longest.length, 255);
-  await expectError(await fetch(`${berth.url}/v2/${longest}/tags/list`), 404, 'NAME_UNKNOWN');
+  await expectError(await v2fetch(`${berth.url}/v2/${longest}/tags/list`), 404, 'NAME_UNKNOWN');
 });
 
 test('invalid tags are 400 TAG_INVALID; 128 characters is the longest valid tag', async () => {
   for (const tag of ['-x', '.x', 'x'.repeat(129), 'a+b', 'ä']) {
     await expectError(
-      await fetch(`${berth.url}/v2/err/repo/manifests/${encodeURIComponent(tag)}`),
+      await v2fetch(`${berth.url}/v2/err/repo/manifests/${encodeURIComponent(tag)}`),
       400,
       'TAG_INVALID',
     );
     await expectError(
-      await fetch(`${berth.url}/v2/err/repo/manifests/${encodeURIComponent(tag)}`, {
+      await v2fetch(`${berth.url}/v2/err/repo/manifests/${encodeURIComponent(tag)}`, {
         method: 'PUT',
         headers: { 'Content-Type': MT.ociManifest },
         body: '{}',
@@ -122,7 +123,7 @@ test('invalid tags are 400 TAG_INVALID; 128 characters is the longest valid tag'
   }
   const longest = `_${'x'.repeat(127)}`;
   const image = await pushImage(berth.url, 'err/repo', longest);
-  const res = await fetch(`${berth.url}/v2/err/repo/manifests/${longest}`);
+  const res = await v2fetch(`${berth.url}/v2/err/repo/manifests/${longest}`);
   assert.equal(res.headers.get('docker-content-digest'), image.digest);
 });
 
@@ -141,17 +142,17 @@ test('invalid digests are 400 DIGEST_INVALID wherever a digest is expected', asy
   ];
   for (const digest of bad) {
     const d = encodeURIComponent(digest);
-    await expectError(await fetch(`${berth.url}/v2/err/repo/blobs/${d}`), 400, 'DIGEST_INVALID');
-    await expectError(await fetch(`${berth.url}/v2/err/repo/manifests/${d}`), 400, 'DIGEST_INVALID');
-    await expectError(await fetch(`${berth.url}/v2/err/repo/referrers/${d}`), 400, 'DIGEST_INVALID');
+    await expectError(await v2fetch(`${berth.url}/v2/err/repo/blobs/${d}`), 400, 'DIGEST_INVALID');
+    await expectError(await v2fetch(`${berth.url}/v2/err/repo/manifests/${d}`), 400, 'DIGEST_INVALID');
+    await expectError(await v2fetch(`${berth.url}/v2/err/repo/referrers/${d}`), 400, 'DIGEST_INVALID');
     await expectError(
-      await fetch(`${berth.url}/v2/err/repo/blobs/uploads/?digest=${d}`, { method: 'POST', body: 'x' }),
+      await v2fetch(`${berth.url}/v2/err/repo/blobs/uploads/?digest=${d}`, { method: 'POST', body: 'x' }),
       400,
       'DIGEST_INVALID',
     );
     const upload = await startUpload(berth.url, 'err/repo');
     await expectError(
-      await fetch(`${upload}?digest=${d}`, { method: 'PUT', body: 'x' }),
+      await v2fetch(`${upload}?digest=${d}`, { method: 'PUT', body: 'x' }),
       400,
       'DIGEST_INVALID',
     );
@@ -291,8 +292,8 @@ test('no garbage path, header or body makes the server answer 5xx', async () => 
   }
   assert.deepEqual(failures, []);
   // And the server is still healthy afterwards.
-  assert.equal((await fetch(`${berth.url}/v2/`)).status, 200);
-  const after = await fetch(`${berth.url}/v2/err/untouched/manifests/v1`);
+  assert.equal((await v2fetch(`${berth.url}/v2/`)).status, 200);
+  const after = await v2fetch(`${berth.url}/v2/err/untouched/manifests/v1`);
   assert.deepEqual(Buffer.from(await after.arrayBuffer()), safe.bytes);
   assert.equal(({} as Record<string, unknown>).polluted, undefined);
 });

@@ -9,6 +9,7 @@ import {
   randomBlob,
   rawRequest,
   type RawResponse,
+  v2fetch,
 } from '../helpers/oci.js';
 import { startTestBerth, type TestBerth } from '../helpers/server.js';
 
@@ -89,7 +90,7 @@ test('content pushed to one registry (by Host) is invisible through another', as
     assert.ok(!JSON.parse(list.body.toString()).repositories.includes('hosts/app'), host);
   }
   // And fetch (Host = 127.0.0.1:port) reaches the default registry too.
-  assert.equal((await fetch(`${berth.url}/v2/hosts/app/manifests/v1`)).status, 404);
+  assert.equal((await v2fetch(`${berth.url}/v2/hosts/app/manifests/v1`)).status, 404);
 });
 
 test('the same repository name in two registries holds different content', async () => {

@@ -15,6 +15,7 @@ import {
   putManifest,
   randomBlob,
   rawRequest,
+  v2fetch,
 } from '../helpers/oci.js';
 import { startTestBerth, type TestBerth } from '../helpers/server.js';
 
@@ -30,7 +31,7 @@ after(async () => {
 });
 
 async function getManifest(repo: string, reference: string): Promise<{ res: Response; body: Buffer }> {
-  const res = await fetch(`${berth.url}/v2/${repo}/manifests/${reference}`);
+  const res = await v2fetch(`${berth.url}/v2/${repo}/manifests/${reference}`);
   return { res, body: Buffer.from(await res.arrayBuffer()) };
 }
 
@@ -116,7 +117,7 @@ test('Docker v2 schema 2 manifests and manifest lists are stored and served with
   const got = await getManifest('man/docker', 'list');
   assert.equal(got.res.headers.get('content-type'), MT.dockerList);
   assert.deepEqual(got.body, pushed.bytes);
-  const docker = await fetch(`${berth.url}/v2/man/docker/manifests/list`, {
+  const docker = await v2fetch(`${berth.url}/v2/man/docker/manifests/list`, {
     headers: { Accept: `${MT.dockerManifest}, ${MT.dockerList}` },
   });
   assert.equal(docker.status, 200);
@@ -255,7 +256,7 @@ test('a manifest over the size limit is 413, whether or not Content-Length says 
     chunked: true,
   });
   assert.equal(chunked.status, 413);
-  assert.equal((await fetch(`${small.url}/v2/man/limit/manifests/big`)).status, 404);
+  assert.equal((await v2fetch(`${small.url}/v2/man/limit/manifests/big`)).status, 404);
   // Exactly at the limit is fine; one byte more is not.
   const sized = (size: number) => {
     const base = JSON.stringify(imageManifest(image.config, image.layers, { annotations: { pad: '' } }));
@@ -321,6 +322,6 @@ test('a tag moves when a different manifest is pushed to it; the old one stays b
     (await getManifest('man/move', 'stable')).res.headers.get('docker-content-digest'),
     first.digest,
   );
-  const tags = (await (await fetch(`${berth.url}/v2/man/move/tags/list`)).json()) as { tags: string[] };
+  const tags = (await (await v2fetch(`${berth.url}/v2/man/move/tags/list`)).json()) as { tags: string[] };
   assert.deepEqual(tags.tags, ['latest', 'stable']);
 });

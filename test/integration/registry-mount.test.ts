@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { absolute, digestOf, expectError, pushBlob, randomBlob } from '../helpers/oci.js';
+import { absolute, digestOf, expectError, pushBlob, randomBlob, v2fetch } from '../helpers/oci.js';
 import { startTestBerth, type TestBerth } from '../helpers/server.js';
 
 let berth: TestBerth;
@@ -16,13 +16,16 @@ after(async () => {
 
 function mount(base: string, repo: string, digest: string, from?: string): Promise<Response> {
   const query = new URLSearchParams({ mount: digest, ...(from !== undefined ? { from } : {}) });
-  return fetch(`${base}/v2/${repo}/blobs/uploads/?${query}`, { method: 'POST' });
+  return v2fetch(`${base}/v2/${repo}/blobs/uploads/?${query}`, { method: 'POST' });
 }
 
 test('mount from a repository that has the blob: 201, and the blob is readable in the target', async () => {
   const content = randomBlob(400);
   const digest = await pushBlob(berth.url, 'mount/source', content);
-  assert.equal((await fetch(`${berth.url}/v2/mount/target/blobs/${digest}`, { method: 'HEAD' })).status, 404);
+  assert.equal(
+    (await v2fetch(`${berth.url}/v2/mount/target/blobs/${digest}`, { method: 'HEAD' })).status,
+    404,
+  );
 
   const res = await mount(berth.url, 'mount/target', digest, 'mount/source');
   assert.equal(res.status, 201, await res.text());
@@ -32,7 +35,7 @@ test('mount from a repository that has the blob: 201, and the blob is readable i
     `${berth.url}/v2/mount/target/blobs/${digest}`,
   );
 
-  const get = await fetch(`${berth.url}/v2/mount/target/blobs/${digest}`);
+  const get = await v2fetch(`${berth.url}/v2/mount/target/blobs/${digest}`);
   assert.equal(get.status, 200);
   assert.deepEqual(Buffer.from(await get.arrayBuffer()), content);
 
@@ -47,9 +50,9 @@ test('mount from a repository that lacks the blob falls back to a 202 upload ses
   assert.equal(res.status, 202);
   const location = absolute(berth.url, res.headers.get('location'));
   assert.match(location, /\/v2\/mount\/target2\/blobs\/uploads\/[0-9a-f-]{36}$/);
-  assert.equal((await fetch(location)).status, 204);
+  assert.equal((await v2fetch(location)).status, 204);
   assert.equal(
-    (await fetch(`${berth.url}/v2/mount/target2/blobs/${digest}`, { method: 'HEAD' })).status,
+    (await v2fetch(`${berth.url}/v2/mount/target2/blobs/${digest}`, { method: 'HEAD' })).status,
     404,
   );
 
@@ -64,7 +67,7 @@ test('mount without from: 201 with automatic content discovery on', async () => 
   const res = await mount(berth.url, 'mount/auto', digest);
   assert.equal(res.status, 201, await res.text());
   assert.equal(res.headers.get('docker-content-digest'), digest);
-  const get = await fetch(`${berth.url}/v2/mount/auto/blobs/${digest}`);
+  const get = await v2fetch(`${berth.url}/v2/mount/auto/blobs/${digest}`);
   assert.deepEqual(Buffer.from(await get.arrayBuffer()), content);
   // An unknown digest still falls back to an upload.
   assert.equal((await mount(berth.url, 'mount/auto', digestOf(randomBlob()))).status, 202);
@@ -75,7 +78,7 @@ test('mount without from: 202 when automatic content discovery is off', async ()
   const res = await mount(noDiscovery.url, 'mount/auto', digest);
   assert.equal(res.status, 202);
   assert.equal(
-    (await fetch(`${noDiscovery.url}/v2/mount/auto/blobs/${digest}`, { method: 'HEAD' })).status,
+    (await v2fetch(`${noDiscovery.url}/v2/mount/auto/blobs/${digest}`, { method: 'HEAD' })).status,
     404,
   );
   // With `from` it still mounts.
@@ -97,11 +100,14 @@ test('a blob mounted into a repository survives deleting it from the source', as
   const digest = await pushBlob(berth.url, 'mount/origin', content);
   assert.equal((await mount(berth.url, 'mount/copy', digest, 'mount/origin')).status, 201);
   assert.equal(
-    (await fetch(`${berth.url}/v2/mount/origin/blobs/${digest}`, { method: 'DELETE' })).status,
+    (await v2fetch(`${berth.url}/v2/mount/origin/blobs/${digest}`, { method: 'DELETE' })).status,
     202,
   );
-  assert.equal((await fetch(`${berth.url}/v2/mount/origin/blobs/${digest}`, { method: 'HEAD' })).status, 404);
-  const get = await fetch(`${berth.url}/v2/mount/copy/blobs/${digest}`);
+  assert.equal(
+    (await v2fetch(`${berth.url}/v2/mount/origin/blobs/${digest}`, { method: 'HEAD' })).status,
+    404,
+  );
+  const get = await v2fetch(`${berth.url}/v2/mount/copy/blobs/${digest}`);
   assert.equal(get.status, 200);
   assert.deepEqual(Buffer.from(await get.arrayBuffer()), content);
 });

@@ -11,6 +11,7 @@ import {
   pushImage,
   pushManifest,
   randomBlob,
+  v2fetch,
 } from '../helpers/oci.js';
 import { startTestBerth, type TestBerth } from '../helpers/server.js';
 
@@ -23,20 +24,20 @@ after(async () => {
 });
 
 test('GET and HEAD /v2/ answer 200 with the API version header', async () => {
-  const get = await fetch(`${berth.url}/v2/`);
+  const get = await v2fetch(`${berth.url}/v2/`);
   assert.equal(get.status, 200);
   assert.equal(get.headers.get('docker-distribution-api-version'), 'registry/2.0');
   assert.deepEqual(await get.json(), {});
-  const head = await fetch(`${berth.url}/v2/`, { method: 'HEAD' });
+  const head = await v2fetch(`${berth.url}/v2/`, { method: 'HEAD' });
   assert.equal(head.status, 200);
-  const bare = await fetch(`${berth.url}/v2`);
+  const bare = await v2fetch(`${berth.url}/v2`);
   assert.equal(bare.status, 200);
 });
 
 test('GET a manifest by tag and by digest returns the exact bytes with type, digest and length', async () => {
   const image = await pushImage(berth.url, 'pull/manifest', 'v1');
   for (const reference of ['v1', image.digest]) {
-    const res = await fetch(`${berth.url}/v2/pull/manifest/manifests/${reference}`, {
+    const res = await v2fetch(`${berth.url}/v2/pull/manifest/manifests/${reference}`, {
       headers: { Accept: MT.ociManifest },
     });
     assert.equal(res.status, 200, reference);
@@ -50,27 +51,27 @@ test('GET a manifest by tag and by digest returns the exact bytes with type, dig
 test('HEAD a manifest gives the same headers and no body', async () => {
   const image = await pushImage(berth.url, 'pull/head', 'latest');
   for (const reference of ['latest', image.digest]) {
-    const res = await fetch(`${berth.url}/v2/pull/head/manifests/${reference}`, { method: 'HEAD' });
+    const res = await v2fetch(`${berth.url}/v2/pull/head/manifests/${reference}`, { method: 'HEAD' });
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('content-type'), MT.ociManifest);
     assert.equal(res.headers.get('docker-content-digest'), image.digest);
     assert.equal(res.headers.get('content-length'), String(image.bytes.length));
     assert.equal((await res.arrayBuffer()).byteLength, 0);
   }
-  const missing = await fetch(`${berth.url}/v2/pull/head/manifests/nope`, { method: 'HEAD' });
+  const missing = await v2fetch(`${berth.url}/v2/pull/head/manifests/nope`, { method: 'HEAD' });
   assert.equal(missing.status, 404);
   assert.equal((await missing.arrayBuffer()).byteLength, 0);
 });
 
 test('GET an unknown tag or digest is 404 MANIFEST_UNKNOWN; an unknown repository 404 too', async () => {
   await pushImage(berth.url, 'pull/unknown', 'v1');
-  await expectError(await fetch(`${berth.url}/v2/pull/unknown/manifests/v2`), 404, 'MANIFEST_UNKNOWN');
+  await expectError(await v2fetch(`${berth.url}/v2/pull/unknown/manifests/v2`), 404, 'MANIFEST_UNKNOWN');
   await expectError(
-    await fetch(`${berth.url}/v2/pull/unknown/manifests/${digestOf(randomBlob())}`),
+    await v2fetch(`${berth.url}/v2/pull/unknown/manifests/${digestOf(randomBlob())}`),
     404,
     'MANIFEST_UNKNOWN',
   );
-  const res = await fetch(`${berth.url}/v2/pull/never-pushed/manifests/v1`);
+  const res = await v2fetch(`${berth.url}/v2/pull/never-pushed/manifests/v1`);
   assert.equal(res.status, 404);
   const body = (await res.json()) as { errors: { code: string }[] };
   assert.ok(['NAME_UNKNOWN', 'MANIFEST_UNKNOWN'].includes(body.errors[0]!.code));
@@ -87,11 +88,11 @@ test('Accept negotiation: an OCI index is not served to a client that only accep
   );
   const url = `${berth.url}/v2/pull/accept/manifests/multi`;
   await expectError(
-    await fetch(url, { headers: { Accept: `${MT.dockerManifest}, ${MT.dockerList}` } }),
+    await v2fetch(url, { headers: { Accept: `${MT.dockerManifest}, ${MT.dockerList}` } }),
     404,
     'MANIFEST_UNKNOWN',
   );
-  const head = await fetch(url, { method: 'HEAD', headers: { Accept: MT.dockerList } });
+  const head = await v2fetch(url, { method: 'HEAD', headers: { Accept: MT.dockerList } });
   assert.equal(head.status, 404);
 
   for (const accept of [
@@ -101,7 +102,7 @@ test('Accept negotiation: an OCI index is not served to a client that only accep
     `${MT.ociIndex};q=0.9`,
     `${MT.dockerList},${MT.ociIndex}`,
   ]) {
-    const res = await fetch(url, accept === undefined ? {} : { headers: { Accept: accept } });
+    const res = await v2fetch(url, accept === undefined ? {} : { headers: { Accept: accept } });
     assert.equal(res.status, 200, `Accept: ${accept}`);
     assert.equal(res.headers.get('content-type'), MT.ociIndex);
     assert.equal(res.headers.get('docker-content-digest'), index.digest);
@@ -112,24 +113,24 @@ test('Accept negotiation: an OCI index is not served to a client that only accep
 test('GET and HEAD a blob return its bytes, length and digest', async () => {
   const content = randomBlob(1000);
   const digest = await pushBlob(berth.url, 'pull/blob', content);
-  const get = await fetch(`${berth.url}/v2/pull/blob/blobs/${digest}`);
+  const get = await v2fetch(`${berth.url}/v2/pull/blob/blobs/${digest}`);
   assert.equal(get.status, 200);
   assert.equal(get.headers.get('docker-content-digest'), digest);
   assert.equal(get.headers.get('content-length'), '1000');
   assert.deepEqual(Buffer.from(await get.arrayBuffer()), content);
 
-  const head = await fetch(`${berth.url}/v2/pull/blob/blobs/${digest}`, { method: 'HEAD' });
+  const head = await v2fetch(`${berth.url}/v2/pull/blob/blobs/${digest}`, { method: 'HEAD' });
   assert.equal(head.status, 200);
   assert.equal(head.headers.get('content-length'), '1000');
   assert.equal(head.headers.get('docker-content-digest'), digest);
   assert.equal((await head.arrayBuffer()).byteLength, 0);
 
   await expectError(
-    await fetch(`${berth.url}/v2/pull/blob/blobs/${digestOf(randomBlob())}`),
+    await v2fetch(`${berth.url}/v2/pull/blob/blobs/${digestOf(randomBlob())}`),
     404,
     'BLOB_UNKNOWN',
   );
-  const headMissing = await fetch(`${berth.url}/v2/pull/blob/blobs/${digestOf(randomBlob())}`, {
+  const headMissing = await v2fetch(`${berth.url}/v2/pull/blob/blobs/${digestOf(randomBlob())}`, {
     method: 'HEAD',
   });
   assert.equal(headMissing.status, 404);
@@ -138,14 +139,14 @@ test('GET and HEAD a blob return its bytes, length and digest', async () => {
 test('a blob is only visible in the repository it was pushed to', async () => {
   const digest = await pushBlob(berth.url, 'pull/owner', randomBlob(10));
   await pushBlob(berth.url, 'pull/other', randomBlob(10));
-  const res = await fetch(`${berth.url}/v2/pull/other/blobs/${digest}`);
+  const res = await v2fetch(`${berth.url}/v2/pull/other/blobs/${digest}`);
   assert.equal(res.status, 404);
 });
 
 test('an empty blob can be pushed and pulled', async () => {
   const digest = await pushBlob(berth.url, 'pull/empty', Buffer.alloc(0));
   assert.equal(digest, 'sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
-  const res = await fetch(`${berth.url}/v2/pull/empty/blobs/${digest}`);
+  const res = await v2fetch(`${berth.url}/v2/pull/empty/blobs/${digest}`);
   assert.equal(res.status, 200);
   assert.equal(res.headers.get('content-length'), '0');
   assert.equal((await res.arrayBuffer()).byteLength, 0);
@@ -164,13 +165,13 @@ test('Range requests on blobs: first bytes, open end, suffix, clamped end', asyn
     ['bytes=-500', 0, 99],
   ];
   for (const [range, start, end] of cases) {
-    const res = await fetch(url, { headers: { Range: range } });
+    const res = await v2fetch(url, { headers: { Range: range } });
     assert.equal(res.status, 206, range);
     assert.equal(res.headers.get('content-range'), `bytes ${start}-${end}/100`, range);
     assert.equal(res.headers.get('content-length'), String(end - start + 1), range);
     assert.deepEqual(Buffer.from(await res.arrayBuffer()), content.subarray(start, end + 1), range);
   }
-  const head = await fetch(url, { method: 'HEAD', headers: { Range: 'bytes=0-9' } });
+  const head = await v2fetch(url, { method: 'HEAD', headers: { Range: 'bytes=0-9' } });
   assert.equal(head.status, 206);
   assert.equal(head.headers.get('content-length'), '10');
 });
@@ -178,7 +179,7 @@ test('Range requests on blobs: first bytes, open end, suffix, clamped end', asyn
 test('an unsatisfiable Range is 416 with Content-Range bytes */size', async () => {
   const digest = await pushBlob(berth.url, 'pull/range416', randomBlob(50));
   for (const range of ['bytes=50-', 'bytes=100-200', 'bytes=10-5']) {
-    const res = await fetch(`${berth.url}/v2/pull/range416/blobs/${digest}`, { headers: { Range: range } });
+    const res = await v2fetch(`${berth.url}/v2/pull/range416/blobs/${digest}`, { headers: { Range: range } });
     assert.equal(res.status, 416, range);
     assert.equal(res.headers.get('content-range'), 'bytes */50', range);
     await res.arrayBuffer();
@@ -187,12 +188,12 @@ test('an unsatisfiable Range is 416 with Content-Range bytes */size', async () =
 
 test('GET a blob by a manifest digest returns the manifest bytes', async () => {
   const image = await pushImage(berth.url, 'pull/manifest-blob', 'v1');
-  const res = await fetch(`${berth.url}/v2/pull/manifest-blob/blobs/${image.digest}`);
+  const res = await v2fetch(`${berth.url}/v2/pull/manifest-blob/blobs/${image.digest}`);
   assert.equal(res.status, 200);
   assert.equal(res.headers.get('docker-content-digest'), image.digest);
   assert.equal(res.headers.get('content-length'), String(image.bytes.length));
   assert.deepEqual(Buffer.from(await res.arrayBuffer()), image.bytes);
-  const ranged = await fetch(`${berth.url}/v2/pull/manifest-blob/blobs/${image.digest}`, {
+  const ranged = await v2fetch(`${berth.url}/v2/pull/manifest-blob/blobs/${image.digest}`, {
     headers: { Range: 'bytes=0-4' },
   });
   assert.equal(ranged.status, 206);
@@ -202,12 +203,14 @@ test('GET a blob by a manifest digest returns the manifest bytes', async () => {
 test('a large blob streams back intact', async () => {
   const content = randomBlob(3 * 1024 * 1024 + 17);
   const digest = await pushBlob(berth.url, 'pull/large', content);
-  const res = await fetch(`${berth.url}/v2/pull/large/blobs/${digest}`);
+  const res = await v2fetch(`${berth.url}/v2/pull/large/blobs/${digest}`);
   assert.equal(res.status, 200);
   const body = Buffer.from(await res.arrayBuffer());
   assert.equal(body.length, content.length);
   assert.equal(digestOf(body), digest);
-  const tail = await fetch(`${berth.url}/v2/pull/large/blobs/${digest}`, { headers: { Range: 'bytes=-17' } });
+  const tail = await v2fetch(`${berth.url}/v2/pull/large/blobs/${digest}`, {
+    headers: { Range: 'bytes=-17' },
+  });
   assert.deepEqual(Buffer.from(await tail.arrayBuffer()), content.subarray(content.length - 17));
 });
 
@@ -215,7 +218,7 @@ test('a blob whose bytes vanished from storage is a 404 without caching headers'
   const digest = await pushBlob(berth.url, 'pull/vanished', randomBlob(100));
   const encoded = digest.slice('sha256:'.length);
   rmSync(join(berth.dataDir, 'blobs', 'default', 'blobs', 'sha256', encoded.slice(0, 2), encoded));
-  const res = await fetch(`${berth.url}/v2/pull/vanished/blobs/${digest}`);
+  const res = await v2fetch(`${berth.url}/v2/pull/vanished/blobs/${digest}`);
   await expectError(res, 404, 'BLOB_UNKNOWN');
   assert.equal(res.headers.get('cache-control'), null);
   assert.equal(res.headers.get('etag'), null);

@@ -13,6 +13,7 @@ import {
   rawRequest,
   startUpload,
   withQuery,
+  v2fetch,
 } from '../helpers/oci.js';
 import { startTestBerth, type TestBerth } from '../helpers/server.js';
 
@@ -27,11 +28,11 @@ after(async () => {
 function patch(url: string, chunk: Buffer, start?: number): Promise<Response> {
   const headers: Record<string, string> = { 'Content-Type': 'application/octet-stream' };
   if (start !== undefined) headers['Content-Range'] = `${start}-${start + chunk.length - 1}`;
-  return fetch(url, { method: 'PATCH', headers, body: bytes(chunk) });
+  return v2fetch(url, { method: 'PATCH', headers, body: bytes(chunk) });
 }
 
 async function blobBytes(repo: string, digest: string): Promise<Buffer | undefined> {
-  const res = await fetch(`${berth.url}/v2/${repo}/blobs/${digest}`);
+  const res = await v2fetch(`${berth.url}/v2/${repo}/blobs/${digest}`);
   if (res.status === 404) return void (await res.arrayBuffer());
   assert.equal(res.status, 200);
   return Buffer.from(await res.arrayBuffer());
@@ -49,7 +50,7 @@ function committedBlobFiles(): string[] {
 test('monolithic POST ?digest= creates the blob: 201 with Location and Docker-Content-Digest', async () => {
   const content = randomBlob(300);
   const digest = digestOf(content);
-  const res = await fetch(`${berth.url}/v2/push/mono/blobs/uploads/?digest=${digest}`, {
+  const res = await v2fetch(`${berth.url}/v2/push/mono/blobs/uploads/?digest=${digest}`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/octet-stream' },
     body: bytes(content),
@@ -57,7 +58,7 @@ test('monolithic POST ?digest= creates the blob: 201 with Location and Docker-Co
   assert.equal(res.status, 201);
   assert.equal(res.headers.get('docker-content-digest'), digest);
   const location = absolute(berth.url, res.headers.get('location'));
-  const get = await fetch(location);
+  const get = await v2fetch(location);
   assert.equal(get.status, 200);
   assert.deepEqual(Buffer.from(await get.arrayBuffer()), content);
 });
@@ -65,7 +66,7 @@ test('monolithic POST ?digest= creates the blob: 201 with Location and Docker-Co
 test('POST then PUT ?digest= with the whole body', async () => {
   const content = randomBlob(500);
   const upload = await startUpload(berth.url, 'push/post-put');
-  const res = await fetch(withQuery(upload, 'digest', digestOf(content)), {
+  const res = await v2fetch(withQuery(upload, 'digest', digestOf(content)), {
     method: 'PUT',
     headers: { 'Content-Type': 'application/octet-stream' },
     body: bytes(content),
@@ -76,7 +77,7 @@ test('POST then PUT ?digest= with the whole body', async () => {
 });
 
 test('a new upload reports 202 with Location, Range 0-0 and an upload id', async () => {
-  const res = await fetch(`${berth.url}/v2/push/new/blobs/uploads/`, { method: 'POST' });
+  const res = await v2fetch(`${berth.url}/v2/push/new/blobs/uploads/`, { method: 'POST' });
   assert.equal(res.status, 202);
   assert.match(res.headers.get('location') ?? '', /^\/v2\/push\/new\/blobs\/uploads\/[0-9a-f-]{36}$/);
   assert.equal(res.headers.get('range'), '0-0');
@@ -96,16 +97,16 @@ test('chunked PATCHes with Content-Range, status in between, final PUT without a
     assert.equal(res.status, 202, await res.text());
     assert.equal(res.headers.get('range'), `0-${end}`);
     location = absolute(berth.url, res.headers.get('location'));
-    const status = await fetch(location);
+    const status = await v2fetch(location);
     assert.equal(status.status, 204);
     assert.equal(status.headers.get('range'), `0-${end}`);
     assert.equal(absolute(berth.url, status.headers.get('location')), location);
   }
-  const done = await fetch(withQuery(location, 'digest', digestOf(content)), { method: 'PUT' });
+  const done = await v2fetch(withQuery(location, 'digest', digestOf(content)), { method: 'PUT' });
   assert.equal(done.status, 201, await done.text());
   assert.deepEqual(await blobBytes('push/chunked', digestOf(content)), content);
   // The session is gone once committed.
-  await expectError(await fetch(location), 404, 'BLOB_UPLOAD_UNKNOWN');
+  await expectError(await v2fetch(location), 404, 'BLOB_UPLOAD_UNKNOWN');
 });
 
 test('chunked upload finished by a PUT that carries the last chunk', async () => {
@@ -113,7 +114,7 @@ test('chunked upload finished by a PUT that carries the last chunk', async () =>
   const upload = await startUpload(berth.url, 'push/last-chunk');
   const first = await patch(upload, content.subarray(0, 2000), 0);
   assert.equal(first.status, 202);
-  const done = await fetch(withQuery(upload, 'digest', digestOf(content)), {
+  const done = await v2fetch(withQuery(upload, 'digest', digestOf(content)), {
     method: 'PUT',
     headers: { 'Content-Range': '2000-2499', 'Content-Type': 'application/octet-stream' },
     body: bytes(content.subarray(2000)),
@@ -139,7 +140,7 @@ test('out-of-order and repeated chunks are 416 with the current Range and Locati
   }
   // The upload is intact and resumes where it was.
   assert.equal((await patch(upload, content.subarray(100), 100)).status, 202);
-  const done = await fetch(withQuery(upload, 'digest', digestOf(content)), { method: 'PUT' });
+  const done = await v2fetch(withQuery(upload, 'digest', digestOf(content)), { method: 'PUT' });
   assert.equal(done.status, 201);
   assert.deepEqual(await blobBytes('push/order', digestOf(content)), content);
 });
@@ -154,17 +155,21 @@ test('a Content-Length that disagrees with Content-Range is 416', async () => {
   });
   assert.equal(res.status, 416);
   assert.equal(res.headers.range, '0-0');
-  const status = await fetch(upload);
+  const status = await v2fetch(upload);
   assert.equal(status.status, 204);
   assert.equal(status.headers.get('range'), '0-0');
 });
 
 test('a malformed Content-Range is 416 and leaves the upload untouched', async () => {
   const upload = await startUpload(berth.url, 'push/bad-range');
-  const res = await fetch(upload, { method: 'PATCH', headers: { 'Content-Range': 'ten-twenty' }, body: 'x' });
+  const res = await v2fetch(upload, {
+    method: 'PATCH',
+    headers: { 'Content-Range': 'ten-twenty' },
+    body: 'x',
+  });
   assert.equal(res.status, 416);
   await res.arrayBuffer();
-  assert.equal((await fetch(upload)).headers.get('range'), '0-0');
+  assert.equal((await v2fetch(upload)).headers.get('range'), '0-0');
 });
 
 test('PATCH without Content-Range streams (chunked transfer encoding) and appends', async () => {
@@ -182,7 +187,7 @@ test('PATCH without Content-Range streams (chunked transfer encoding) and append
   const second = await patch(upload, content.subarray(2048));
   assert.equal(second.status, 202);
   assert.equal(second.headers.get('range'), '0-4095');
-  const done = await fetch(withQuery(upload, 'digest', digestOf(content)), { method: 'PUT' });
+  const done = await v2fetch(withQuery(upload, 'digest', digestOf(content)), { method: 'PUT' });
   assert.equal(done.status, 201);
   assert.deepEqual(await blobBytes('push/stream', digestOf(content)), content);
 });
@@ -190,11 +195,11 @@ test('PATCH without Content-Range streams (chunked transfer encoding) and append
 test('DELETE cancels an upload; its status is then 404 BLOB_UPLOAD_UNKNOWN', async () => {
   const upload = await startUpload(berth.url, 'push/cancel');
   assert.equal((await patch(upload, randomBlob(10), 0)).status, 202);
-  const res = await fetch(upload, { method: 'DELETE' });
+  const res = await v2fetch(upload, { method: 'DELETE' });
   assert.equal(res.status, 204);
-  await expectError(await fetch(upload), 404, 'BLOB_UPLOAD_UNKNOWN');
+  await expectError(await v2fetch(upload), 404, 'BLOB_UPLOAD_UNKNOWN');
   await expectError(await patch(upload, randomBlob(10), 10), 404, 'BLOB_UPLOAD_UNKNOWN');
-  await expectError(await fetch(upload, { method: 'DELETE' }), 404, 'BLOB_UPLOAD_UNKNOWN');
+  await expectError(await v2fetch(upload, { method: 'DELETE' }), 404, 'BLOB_UPLOAD_UNKNOWN');
 });
 
 test('a wrong digest on PUT is 400 DIGEST_INVALID and nothing is committed', async () => {
@@ -207,30 +212,33 @@ test('a wrong digest on PUT is 400 DIGEST_INVALID and nothing is committed', asy
   const upload = await startUpload(berth.url, 'push/wrong');
   assert.equal((await patch(upload, content, 0)).status, 202);
   await expectError(
-    await fetch(withQuery(upload, 'digest', claimed), { method: 'PUT' }),
+    await v2fetch(withQuery(upload, 'digest', claimed), { method: 'PUT' }),
     400,
     'DIGEST_INVALID',
   );
   for (const digest of [claimed, digestOf(content)]) {
-    const head = await fetch(`${berth.url}/v2/push/wrong/blobs/${digest}`, { method: 'HEAD' });
+    const head = await v2fetch(`${berth.url}/v2/push/wrong/blobs/${digest}`, { method: 'HEAD' });
     assert.equal(head.status, 404);
   }
   assert.equal(committedBlobFiles().length, before);
   assert.ok(!committedBlobFiles().includes(claimed.slice('sha256:'.length)));
 
-  const mono = await fetch(`${berth.url}/v2/push/wrong/blobs/uploads/?digest=${claimed}`, {
+  const mono = await v2fetch(`${berth.url}/v2/push/wrong/blobs/uploads/?digest=${claimed}`, {
     method: 'POST',
     body: bytes(content),
   });
   await expectError(mono, 400, 'DIGEST_INVALID');
-  assert.equal((await fetch(`${berth.url}/v2/push/wrong/blobs/${claimed}`, { method: 'HEAD' })).status, 404);
+  assert.equal(
+    (await v2fetch(`${berth.url}/v2/push/wrong/blobs/${claimed}`, { method: 'HEAD' })).status,
+    404,
+  );
   assert.equal(committedBlobFiles().length, before);
 });
 
 test('sha512 digests work for monolithic and chunked uploads', async () => {
   const content = randomBlob(777);
   const digest = digestOf(content, 'sha512');
-  const mono = await fetch(`${berth.url}/v2/push/sha512/blobs/uploads/?digest=${digest}`, {
+  const mono = await v2fetch(`${berth.url}/v2/push/sha512/blobs/uploads/?digest=${digest}`, {
     method: 'POST',
     body: bytes(content),
   });
@@ -242,7 +250,7 @@ test('sha512 digests work for monolithic and chunked uploads', async () => {
   const upload = await startUpload(berth.url, 'push/sha512');
   assert.equal((await patch(upload, other.subarray(0, 400), 0)).status, 202);
   assert.equal((await patch(upload, other.subarray(400), 400)).status, 202);
-  const done = await fetch(withQuery(upload, 'digest', digestOf(other, 'sha512')), { method: 'PUT' });
+  const done = await v2fetch(withQuery(upload, 'digest', digestOf(other, 'sha512')), { method: 'PUT' });
   assert.equal(done.status, 201);
   assert.deepEqual(await blobBytes('push/sha512', digestOf(other, 'sha512')), other);
 });
@@ -250,10 +258,10 @@ test('sha512 digests work for monolithic and chunked uploads', async () => {
 test('a PUT without a digest is 400 and the upload remains', async () => {
   const upload = await startUpload(berth.url, 'push/no-digest');
   assert.equal((await patch(upload, randomBlob(10), 0)).status, 202);
-  const res = await fetch(upload, { method: 'PUT' });
+  const res = await v2fetch(upload, { method: 'PUT' });
   assert.equal(res.status, 400);
   await expectError(res, 400, 'DIGEST_INVALID');
-  assert.equal((await fetch(upload)).headers.get('range'), '0-9');
+  assert.equal((await v2fetch(upload)).headers.get('range'), '0-9');
 });
 
 test('unknown or malformed upload ids are 404 BLOB_UPLOAD_UNKNOWN', async () => {
@@ -266,19 +274,19 @@ test('unknown or malformed upload ids are 404 BLOB_UPLOAD_UNKNOWN', async () => 
     'x'.repeat(300),
   ];
   for (const id of ids) {
-    await expectError(await fetch(`${base}/${encodeURIComponent(id)}`), 404, 'BLOB_UPLOAD_UNKNOWN');
+    await expectError(await v2fetch(`${base}/${encodeURIComponent(id)}`), 404, 'BLOB_UPLOAD_UNKNOWN');
     await expectError(
       await patch(`${base}/${encodeURIComponent(id)}`, randomBlob(4)),
       404,
       'BLOB_UPLOAD_UNKNOWN',
     );
-    const put = await fetch(`${base}/${encodeURIComponent(id)}?digest=${digestOf('x')}`, {
+    const put = await v2fetch(`${base}/${encodeURIComponent(id)}?digest=${digestOf('x')}`, {
       method: 'PUT',
       body: 'x',
     });
     await expectError(put, 404, 'BLOB_UPLOAD_UNKNOWN');
     await expectError(
-      await fetch(`${base}/${encodeURIComponent(id)}`, { method: 'DELETE' }),
+      await v2fetch(`${base}/${encodeURIComponent(id)}`, { method: 'DELETE' }),
       404,
       'BLOB_UPLOAD_UNKNOWN',
     );
@@ -290,23 +298,23 @@ test("an upload of one repository cannot be used through another repository's UR
   const upload = await startUpload(berth.url, 'push/repo-a');
   const foreign = upload.replace('/push/repo-a/', '/push/repo-b/');
   assert.notEqual(foreign, upload);
-  await expectError(await fetch(foreign), 404, 'BLOB_UPLOAD_UNKNOWN');
+  await expectError(await v2fetch(foreign), 404, 'BLOB_UPLOAD_UNKNOWN');
   await expectError(await patch(foreign, content, 0), 404, 'BLOB_UPLOAD_UNKNOWN');
   await expectError(
-    await fetch(withQuery(foreign, 'digest', digestOf(content)), { method: 'PUT', body: bytes(content) }),
+    await v2fetch(withQuery(foreign, 'digest', digestOf(content)), { method: 'PUT', body: bytes(content) }),
     404,
     'BLOB_UPLOAD_UNKNOWN',
   );
-  await expectError(await fetch(foreign, { method: 'DELETE' }), 404, 'BLOB_UPLOAD_UNKNOWN');
+  await expectError(await v2fetch(foreign, { method: 'DELETE' }), 404, 'BLOB_UPLOAD_UNKNOWN');
   // Still usable where it belongs.
-  assert.equal((await fetch(upload)).status, 204);
+  assert.equal((await v2fetch(upload)).status, 204);
 });
 
 test('two clients pushing the same blob at once both get 201; pushing it again is 201 too', async () => {
   const content = randomBlob(200_000);
   const digest = digestOf(content);
   const push = () =>
-    fetch(`${berth.url}/v2/push/same/blobs/uploads/?digest=${digest}`, {
+    v2fetch(`${berth.url}/v2/push/same/blobs/uploads/?digest=${digest}`, {
       method: 'POST',
       body: bytes(content),
     });
@@ -328,9 +336,9 @@ test('two concurrent PATCHes to one upload: exactly one chunk is accepted', asyn
   const results = await Promise.all([patch(upload, chunk, 0), patch(upload, chunk, 0)]);
   const statuses = results.map((r) => r.status).sort();
   assert.deepEqual(statuses, [202, 416]);
-  const status = await fetch(upload);
+  const status = await v2fetch(upload);
   assert.equal(status.headers.get('range'), `0-${chunk.length - 1}`);
-  const done = await fetch(withQuery(upload, 'digest', digestOf(chunk)), { method: 'PUT' });
+  const done = await v2fetch(withQuery(upload, 'digest', digestOf(chunk)), { method: 'PUT' });
   assert.equal(done.status, 201);
 });
 

@@ -14,11 +14,12 @@ import {
   randomBlob,
   startUpload,
   withQuery,
+  v2fetch,
 } from '../helpers/oci.js';
 import { startTestBerth } from '../helpers/server.js';
 
 function patch(url: string, chunk: Buffer, start: number): Promise<Response> {
-  return fetch(url, {
+  return v2fetch(url, {
     method: 'PATCH',
     headers: {
       'Content-Range': `${start}-${start + chunk.length - 1}`,
@@ -80,14 +81,14 @@ test('an upload session survives a restart on the same data directory', async ()
     try {
       // Same path, new port.
       const url = `${berth.url}${upload.pathname}`;
-      const status = await fetch(url);
+      const status = await v2fetch(url);
       assert.equal(status.status, 204);
       assert.equal(status.headers.get('range'), '0-2999');
       assert.equal((await patch(url, content.subarray(3000), 3000)).status, 202);
-      const done = await fetch(withQuery(url, 'digest', digestOf(content)), { method: 'PUT' });
+      const done = await v2fetch(withQuery(url, 'digest', digestOf(content)), { method: 'PUT' });
       assert.equal(done.status, 201, await done.text());
       assert.equal(done.headers.get('docker-content-digest'), digestOf(content));
-      const get = await fetch(`${berth.url}/v2/resume/restart/blobs/${digestOf(content)}`);
+      const get = await v2fetch(`${berth.url}/v2/resume/restart/blobs/${digestOf(content)}`);
       assert.deepEqual(Buffer.from(await get.arrayBuffer()), content);
     } finally {
       await berth.close();
@@ -112,7 +113,7 @@ test('a wrong digest after a restart is still refused (the prefix is re-hashed, 
       tampered[1500] = tampered[1500]! ^ 0xff;
       assert.equal((await patch(url, content.subarray(1000), 1000)).status, 202);
       await expectError(
-        await fetch(withQuery(url, 'digest', digestOf(tampered)), { method: 'PUT' }),
+        await v2fetch(withQuery(url, 'digest', digestOf(tampered)), { method: 'PUT' }),
         400,
         'DIGEST_INVALID',
       );
@@ -136,14 +137,14 @@ test('abandoned uploads expire: status 404 and the upload file removed', async (
     // so check the purge count covers ours and the file is gone.
     const purged = await berth.service.uploads.purgeStaleUploads(new Date(Date.now() + 5000));
     assert.ok(purged >= 1);
-    await expectError(await fetch(stale), 404, 'BLOB_UPLOAD_UNKNOWN');
+    await expectError(await v2fetch(stale), 404, 'BLOB_UPLOAD_UNKNOWN');
     await expectError(await patch(stale, randomBlob(10), 100), 404, 'BLOB_UPLOAD_UNKNOWN');
     assert.ok(!uploadFiles(berth.dataDir).includes(staleId));
 
     // An upload touched recently is kept by a purge as of now.
     const fresh = await startUpload(berth.url, 'resume/expire');
     assert.equal(await berth.service.uploads.purgeStaleUploads(new Date(Date.now() - 5000)), 0);
-    assert.equal((await fetch(fresh)).status, 204);
+    assert.equal((await v2fetch(fresh)).status, 204);
   } finally {
     await berth.stop();
   }
@@ -156,7 +157,7 @@ test('the purge timer expires uploads on its own', async () => {
     let status = 204;
     for (let i = 0; i < 40 && status === 204; i++) {
       await sleep(250);
-      const res = await fetch(upload);
+      const res = await v2fetch(upload);
       status = res.status;
       await res.arrayBuffer();
     }
@@ -181,7 +182,7 @@ test('a body aborted mid-PATCH leaves the upload resumable from the last accepte
     assert.equal(uploadSize(), 140_000, 'the partial chunk reached the upload file');
     // ...but the session still says 100 000, and the next chunk resumes from there (retrying while the
     // server may still be tearing the aborted request down).
-    const status = await fetch(upload);
+    const status = await v2fetch(upload);
     assert.equal(status.status, 204);
     assert.equal(status.headers.get('range'), '0-99999');
     let next = await patch(upload, content.subarray(100_000, 200_000), 100_000);
@@ -193,9 +194,9 @@ test('a body aborted mid-PATCH leaves the upload resumable from the last accepte
     }
     assert.equal(next.status, 202);
     assert.equal((await patch(upload, content.subarray(200_000), 200_000)).status, 202);
-    const done = await fetch(withQuery(upload, 'digest', digestOf(content)), { method: 'PUT' });
+    const done = await v2fetch(withQuery(upload, 'digest', digestOf(content)), { method: 'PUT' });
     assert.equal(done.status, 201, await done.text());
-    const get = await fetch(`${berth.url}/v2/resume/abort/blobs/${digestOf(content)}`);
+    const get = await v2fetch(`${berth.url}/v2/resume/abort/blobs/${digestOf(content)}`);
     assert.deepEqual(Buffer.from(await get.arrayBuffer()), content);
 
     // The server keeps serving other requests.
@@ -225,7 +226,7 @@ test('a body aborted mid-PUT does not commit a partial blob', async () => {
       req.on('close', () => resolve());
       req.write(content.subarray(0, 50_000), () => setTimeout(() => req.destroy(), 100));
     });
-    const head = await fetch(`${berth.url}/v2/resume/abort-put/blobs/${digestOf(content)}`, {
+    const head = await v2fetch(`${berth.url}/v2/resume/abort-put/blobs/${digestOf(content)}`, {
       method: 'HEAD',
     });
     assert.equal(head.status, 404);
@@ -244,19 +245,19 @@ test('cancelling an upload while its PUT is verifying never yields a 500', async
     const digest = digestOf(content, 'sha512');
     for (let round = 0; round < 2; round++) {
       const upload = await startUpload(berth.url, 'resume/cancel-race');
-      assert.equal((await fetch(upload, { method: 'PATCH', body: bytes(content) })).status, 202);
-      const put = fetch(withQuery(upload, 'digest', digest), { method: 'PUT' });
+      assert.equal((await v2fetch(upload, { method: 'PATCH', body: bytes(content) })).status, 202);
+      const put = v2fetch(withQuery(upload, 'digest', digest), { method: 'PUT' });
       await sleep(5);
-      const [done, cancel] = await Promise.all([put, fetch(upload, { method: 'DELETE' })]);
+      const [done, cancel] = await Promise.all([put, v2fetch(upload, { method: 'DELETE' })]);
       const text = await done.text();
       assert.ok([201, 404].includes(done.status), `PUT ${done.status}: ${text}`);
       assert.ok([204, 404].includes(cancel.status), `DELETE ${cancel.status}`);
-      const head = await fetch(`${berth.url}/v2/resume/cancel-race/blobs/${digest}`, { method: 'HEAD' });
+      const head = await v2fetch(`${berth.url}/v2/resume/cancel-race/blobs/${digest}`, { method: 'HEAD' });
       if (done.status === 201) assert.equal(head.status, 200);
       else assert.equal(JSON.parse(text).errors[0].code, 'BLOB_UPLOAD_UNKNOWN');
       if (head.status === 200) {
         assert.equal(
-          (await fetch(`${berth.url}/v2/resume/cancel-race/blobs/${digest}`, { method: 'DELETE' })).status,
+          (await v2fetch(`${berth.url}/v2/resume/cancel-race/blobs/${digest}`, { method: 'DELETE' })).status,
           202,
         );
       }
@@ -274,12 +275,14 @@ test('manifests, tags, blobs and repositories survive a restart', async () => {
     await berth.close();
     berth = await startTestBerth({ dataDir });
     try {
-      const manifest = await fetch(`${berth.url}/v2/resume/persist/manifests/v1`);
+      const manifest = await v2fetch(`${berth.url}/v2/resume/persist/manifests/v1`);
       assert.equal(manifest.status, 200);
       assert.deepEqual(Buffer.from(await manifest.arrayBuffer()), image.bytes);
-      const layer = await fetch(`${berth.url}/v2/resume/persist/blobs/${image.layers[0]!.digest}`);
+      const layer = await v2fetch(`${berth.url}/v2/resume/persist/blobs/${image.layers[0]!.digest}`);
       assert.equal(digestOf(Buffer.from(await layer.arrayBuffer())), image.layers[0]!.digest);
-      const catalog = (await (await fetch(`${berth.url}/v2/_catalog`)).json()) as { repositories: string[] };
+      const catalog = (await (await v2fetch(`${berth.url}/v2/_catalog`)).json()) as {
+        repositories: string[];
+      };
       assert.deepEqual(catalog.repositories, ['resume/persist']);
     } finally {
       await berth.close();

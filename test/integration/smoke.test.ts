@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { v2fetch } from '../helpers/oci.js';
 import { after, before, test } from 'node:test';
 import { startTestBerth, type TestBerth } from '../helpers/server.js';
 
@@ -11,7 +12,7 @@ after(async () => {
 });
 
 test('GET /v2/ answers 200 with the API version header', async () => {
-  const res = await fetch(`${berth.url}/v2/`);
+  const res = await v2fetch(`${berth.url}/v2/`);
   assert.equal(res.status, 200);
   assert.equal(res.headers.get('docker-distribution-api-version'), 'registry/2.0');
   assert.deepEqual(await res.json(), {});

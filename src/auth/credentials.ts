@@ -1,0 +1,244 @@
+import { createHash } from 'node:crypto';
+import { OciError } from '../errors/oci.js';
+import type { AuthStore, SignInResult, TokenRecord } from '../store/types.js';
+import { API_KEY_PREFIX, type IdentityService, type Principal } from './identities.js';
+import { HashingBusyError, secretsEqual, verifySecretCached } from './passwords.js';
+import {
+  ALL_PERMISSIONS,
+  NO_PERMISSIONS,
+  SYSTEM_SCOPE_MAPS,
+  parseScopeMapActions,
+  permissionsFromRoles,
+  permissionsFromRules,
+  type Permissions,
+} from './permissions.js';
+import type { FailedSignInLimiter } from './rate-limit.js';
+import type { SignInLog } from './sign-in-log.js';
+import { InvalidTokenError, type IdentityRef, type TokenService } from './tokens.js';
+
+/** What sign-in needs to know about a registry (read from its record by the composition root). */
+export interface RegistryAuthSettings {
+  loginServer: string;
+  adminUserEnabled: boolean;
+  /** The admin user's passwords, decrypted. */
+  adminPasswords: string[];
+  /** anonymousPullEnabled, and the SKU allows it (Standard, Premium). */
+  anonymousPull: boolean;
+}
+
+/** Looks a registry's sign-in settings up; undefined for a registry that does not exist. */
+export type RegistryAuthSource = (registry: string) => Promise<RegistryAuthSettings | undefined>;
+
+/** A signed-in data-plane caller and what it may do in the registry it signed in to. */
+export interface DataPlaneIdentity {
+  ref: IdentityRef;
+  permissions: Permissions;
+  trustedService: boolean;
+}
+
+/** ACR's user name for a refresh token sent as a password (`az acr login --expose-token`). */
+export const REFRESH_TOKEN_USER = '00000000-0000-0000-0000-000000000000';
+
+const ANONYMOUS: IdentityRef = { kind: 'anonymous', id: '', name: '<anonymous>' };
+
+export interface DataPlaneCredentialsOptions {
+  identities: IdentityService;
+  store: AuthStore;
+  registrySettings: RegistryAuthSource;
+  tokens: TokenService;
+  limiter: FailedSignInLimiter;
+  log: SignInLog;
+}
+
+/**
+ * Credential verification for the data plane: the admin user, repository-scoped tokens, management
+ * users and API keys, and refresh tokens. Every attempt is counted by the limiter and the sign-in log.
+ */
+export class DataPlaneCredentials {
+  constructor(private readonly options: DataPlaneCredentialsOptions) {}
+
+  /** The registry's sign-in settings; a registry that does not exist has none (and no one signs in). */
+  async settings(registry: string): Promise<RegistryAuthSettings | undefined> {
+    return this.options.registrySettings(registry);
+  }
+
+  /** The anonymous caller: pull everywhere where anonymous pull is on, nothing otherwise. */
+  anonymous(settings: RegistryAuthSettings | undefined): DataPlaneIdentity {
+    return {
+      ref: ANONYMOUS,
+      permissions: settings?.anonymousPull
+        ? { everywhere: ['pull'], rules: [], catalog: false }
+        : NO_PERMISSIONS,
+      trustedService: false,
+    };
+  }
+
+  /** Checks Basic credentials for a registry; throws UNAUTHORIZED (401) or TOOMANYREQUESTS (429). */
+  async signIn(
+    registry: string,
+    username: string,
+    password: string,
+    clientIp: string,
+  ): Promise<DataPlaneIdentity> {
+    const { limiter } = this.options;
+    const account = `${registry}/${username}`;
+    const wait = limiter.retryAfter(clientIp, account);
+    if (wait !== undefined) {
+      this.record(registry, username, clientIp, 'rateLimited');
+      throw tooManySignIns(wait);
+    }
+    let outcome: DataPlaneIdentity | 'disabled' | undefined;
+    try {
+      outcome = await this.verify(registry, username, password);
+    } catch (error) {
+      if (error instanceof HashingBusyError) throw tooManySignIns(1);
+      throw error;
+    }
+    if (outcome === undefined || outcome === 'disabled') {
+      limiter.fail(clientIp, account);
+      this.record(registry, username, clientIp, outcome === 'disabled' ? 'disabled' : 'failure');
+      throw new OciError(
+        'UNAUTHORIZED',
+        outcome === 'disabled'
+          ? `the credentials of '${username}' are disabled or expired`
+          : 'invalid user name or password',
+      );
+    }
+    this.record(registry, outcome.ref.name, clientIp, 'success');
+    return outcome;
+  }
+
+  /** A Bearer API key sent straight to `/v2/` (trusted services do this). */
+  async apiKey(registry: string, key: string, clientIp: string): Promise<DataPlaneIdentity> {
+    return this.signIn(registry, 'apiKey', key, clientIp);
+  }
+
+  /** Re-checks the identity a refresh token names: it must still exist and hold the same credential. */
+  async refresh(registry: string, refreshToken: string, clientIp: string): Promise<DataPlaneIdentity> {
+    const identity = await this.fromRefreshToken(registry, refreshToken);
+    if (!identity) {
+      this.options.limiter.fail(clientIp, undefined);
+      this.record(registry, 'refreshToken', clientIp, 'failure');
+      throw new OciError('UNAUTHORIZED', 'the refresh token is invalid, expired or no longer valid');
+    }
+    this.record(registry, identity.ref.name, clientIp, 'success');
+    return identity;
+  }
+
+  /** Records a sign-in attempt the caller decided itself (e.g. an anonymous token request). */
+  record(registry: string, identity: string, clientIp: string, result: SignInResult): void {
+    this.options.log.record({ registry, identity, clientIp, listener: 'data', result });
+  }
+
+  private async verify(
+    registry: string,
+    username: string,
+    password: string,
+  ): Promise<DataPlaneIdentity | 'disabled' | undefined> {
+    const settings = await this.settings(registry);
+    if (!settings) return undefined;
+    if (username === REFRESH_TOKEN_USER) return this.fromRefreshToken(registry, password);
+    if (password.startsWith(API_KEY_PREFIX)) {
+      const principal = await this.options.identities.verifyApiKey(password);
+      return principal && fromPrincipal(principal, registry);
+    }
+    if (username.toLowerCase() === registry && settings.adminUserEnabled) {
+      // Checked against both passwords, every time, so the timing does not tell which one matched.
+      let matched: string | undefined;
+      for (const candidate of settings.adminPasswords)
+        if (secretsEqual(candidate, password)) matched = candidate;
+      if (matched !== undefined)
+        return {
+          ref: { kind: 'admin', id: registry, name: registry, credential: fingerprint(matched) },
+          permissions: ALL_PERMISSIONS,
+          trustedService: false,
+        };
+    }
+    const token = await this.options.store.getToken(registry, username);
+    if (token) {
+      for (const p of token.passwords) {
+        if (!(await verifySecretCached(password, p.hash))) continue;
+        if (token.status !== 'enabled' || (p.expiry && p.expiry.getTime() <= Date.now())) return 'disabled';
+        return this.fromToken(token, fingerprint(p.hash));
+      }
+      return undefined;
+    }
+    const principal = await this.options.identities.verifyUser(username, password);
+    return principal && fromPrincipal(principal, registry);
+  }
+
+  private async fromRefreshToken(
+    registry: string,
+    refreshToken: string,
+  ): Promise<DataPlaneIdentity | undefined> {
+    const settings = await this.settings(registry);
+    if (!settings) return undefined;
+    let ref: IdentityRef;
+    try {
+      ref = await this.options.tokens.verifyRefresh(refreshToken, settings.loginServer);
+    } catch (error) {
+      if (error instanceof InvalidTokenError) return undefined;
+      throw error;
+    }
+    switch (ref.kind) {
+      case 'admin':
+        return settings.adminUserEnabled &&
+          settings.adminPasswords.some((p) => fingerprint(p) === ref.credential)
+          ? { ref, permissions: ALL_PERMISSIONS, trustedService: false }
+          : undefined;
+      case 'token': {
+        const token = await this.options.store.getToken(registry, ref.id);
+        const password = token?.passwords.find((p) => fingerprint(p.hash) === ref.credential);
+        if (!token || !password || token.status !== 'enabled') return undefined;
+        if (password.expiry && password.expiry.getTime() <= Date.now()) return undefined;
+        return this.fromToken(token, ref.credential);
+      }
+      case 'user':
+      case 'apiKey': {
+        const principal = await this.options.identities.principalById(ref.id);
+        return principal && fromPrincipal(principal, registry);
+      }
+      default:
+        return undefined;
+    }
+  }
+
+  private async fromToken(token: TokenRecord, credential: string | undefined): Promise<DataPlaneIdentity> {
+    const system = SYSTEM_SCOPE_MAPS[token.scopeMap];
+    const actions =
+      system?.actions ?? (await this.options.store.getScopeMap(token.registry, token.scopeMap))?.actions;
+    const permissions = actions ? permissionsFromRules(parseScopeMapActions(actions, true)) : NO_PERMISSIONS;
+    return {
+      ref: { kind: 'token', id: token.name, name: token.name, credential },
+      permissions,
+      trustedService: false,
+    };
+  }
+}
+
+/**
+ * A management principal's data-plane permissions in one registry; undefined when no role covers it
+ * (signing in to a registry one has no role on fails, as in ACR).
+ */
+export function fromPrincipal(principal: Principal, registry: string): DataPlaneIdentity | undefined {
+  const roles = [...principal.roles, ...principal.dataPlaneRoles];
+  if (!roles.some((r) => r.registry === '*' || r.registry === registry)) return undefined;
+  return {
+    ref: { kind: principal.kind, id: principal.id, name: principal.name },
+    permissions: permissionsFromRoles(roles, registry),
+    trustedService: principal.trustedService,
+  };
+}
+
+function fingerprint(value: string): string {
+  return createHash('sha256').update(value).digest('base64url').slice(0, 22);
+}
+
+function tooManySignIns(retryAfterSeconds: number): OciError {
+  return new OciError(
+    'TOOMANYREQUESTS',
+    `too many failed sign-ins; try again in ${retryAfterSeconds} seconds`,
+    { retryAfter: retryAfterSeconds },
+    { headers: { 'Retry-After': String(retryAfterSeconds) } },
+  );
+}
