@@ -260,7 +260,20 @@ export function rawExchange(
 
 /** A minimal HTTP/1.1 request as bytes, closing the connection after the answer. */
 export function httpBytes(method: string, path: string, host: string, headers: string[] = []): Buffer {
-  const lines = [`${method} ${path} HTTP/1.1`, `Host: ${host}`, 'Connection: close', ...headers, '', ''];
+  // Data-plane requests carry the test owner's credentials unless the caller sent its own.
+  const auth =
+    path.startsWith('/v2') && !headers.some((h) => /^authorization:/i.test(h))
+      ? [`Authorization: ${ADMIN_AUTH}`]
+      : [];
+  const lines = [
+    `${method} ${path} HTTP/1.1`,
+    `Host: ${host}`,
+    'Connection: close',
+    ...auth,
+    ...headers,
+    '',
+    '',
+  ];
   return Buffer.from(lines.join('\r\n'), 'latin1');
 }
 
@@ -306,7 +319,9 @@ export async function holdConnection(target: { host: string; port: number }, fro
           resolve(Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0));
         };
         socket.on('data', onData);
-        socket.write(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: keep-alive\r\n\r\n`);
+        socket.write(
+          `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nAuthorization: ${ADMIN_AUTH}\r\nConnection: keep-alive\r\n\r\n`,
+        );
       }),
     closedWithin: async (timeoutMs) => {
       if (closed) return true;

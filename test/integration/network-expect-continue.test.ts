@@ -40,6 +40,7 @@ function uploadExpectingContinue(blob: Buffer): Promise<{ interim: string; final
     socket.on('connect', () =>
       socket.write(
         `POST /v2/expect/blob/blobs/uploads/?digest=${digest} HTTP/1.1\r\nHost: localhost\r\n` +
+          `Authorization: ${ADMIN_AUTH}\r\n` +
           `Content-Type: application/octet-stream\r\nContent-Length: ${blob.length}\r\nExpect: 100-continue\r\n\r\n`,
       ),
     );

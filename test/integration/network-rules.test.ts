@@ -208,11 +208,16 @@ describe('trusted-service bypass', () => {
 
   test('the guard looks at no credential unless a trusted service could be let in by it', async () => {
     const identities = berth.identities;
-    const original = identities.authenticate.bind(identities);
-    const seen: (string | undefined)[] = [];
-    identities.authenticate = (authorization) => {
-      seen.push(authorization);
-      return original(authorization);
+    const originalKey = identities.verifyApiKey.bind(identities);
+    const originalUser = identities.verifyUser.bind(identities);
+    const seen: string[] = [];
+    identities.verifyApiKey = (key) => {
+      seen.push(key);
+      return originalKey(key);
+    };
+    identities.verifyUser = (name, password) => {
+      seen.push(`${name}:${password}`);
+      return originalUser(name, password);
     };
     try {
       const owner = `Basic ${Buffer.from('admin:test-admin-password').toString('base64')}`;
@@ -235,9 +240,10 @@ describe('trusted-service bypass', () => {
       );
       assert.deepEqual(seen, [], 'a password must not be checked by the network guard');
       assert.equal((await get('127.0.0.3', bearer(trustedKey))).status, 200);
-      assert.deepEqual(seen, [`Bearer ${trustedKey}`]);
+      assert.deepEqual(seen, [trustedKey]);
     } finally {
-      identities.authenticate = original;
+      identities.verifyApiKey = originalKey;
+      identities.verifyUser = originalUser;
     }
   });
 });

@@ -14,7 +14,7 @@ import {
   type RawRequest,
   v2fetch,
 } from '../helpers/oci.js';
-import { startTestBerth, type TestBerth } from '../helpers/server.js';
+import { ADMIN_AUTH, startTestBerth, type TestBerth } from '../helpers/server.js';
 
 let berth: TestBerth;
 let tagged: string;
@@ -308,7 +308,9 @@ test('requests the router rejects still get OCI error bodies; a request without 
   // No Host header at all (HTTP/1.0 style): written by hand, since node:http always adds one.
   const { port } = new URL(berth.url);
   const raw = await new Promise<string>((resolve, reject) => {
-    const socket = connect(Number(port), '127.0.0.1', () => socket.write('GET /v2/ HTTP/1.0\r\n\r\n'));
+    const socket = connect(Number(port), '127.0.0.1', () =>
+      socket.write(`GET /v2/ HTTP/1.0\r\nAuthorization: ${ADMIN_AUTH}\r\n\r\n`),
+    );
     let received = '';
     socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
     socket.on('end', () => resolve(received));

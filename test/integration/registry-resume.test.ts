@@ -16,7 +16,7 @@ import {
   withQuery,
   v2fetch,
 } from '../helpers/oci.js';
-import { startTestBerth } from '../helpers/server.js';
+import { ADMIN_AUTH, startTestBerth } from '../helpers/server.js';
 
 function patch(url: string, chunk: Buffer, start: number): Promise<Response> {
   return v2fetch(url, {
@@ -53,7 +53,11 @@ async function abortedPatch(
       method: 'PATCH',
       path: target.pathname,
       agent: false,
-      headers: { 'Content-Length': declared, 'Content-Range': `${start}-${start + declared - 1}` },
+      headers: {
+        'Content-Length': declared,
+        'Content-Range': `${start}-${start + declared - 1}`,
+        Authorization: ADMIN_AUTH,
+      },
     });
     req.on('error', () => resolve());
     req.on('response', (res) => {
@@ -220,7 +224,7 @@ test('a body aborted mid-PUT does not commit a partial blob', async () => {
         method: 'PUT',
         path: `${target.pathname}${target.search}`,
         agent: false,
-        headers: { 'Content-Length': content.length },
+        headers: { 'Content-Length': content.length, Authorization: ADMIN_AUTH },
       });
       req.on('error', () => resolve());
       req.on('close', () => resolve());
