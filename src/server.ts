@@ -10,6 +10,7 @@ import { SignInLog } from './auth/sign-in-log.js';
 import { TokenService } from './auth/tokens.js';
 import { DataPlaneAuth } from './http/v2/auth.js';
 import { RegistryAuthSettingsCache } from './management/registry-auth.js';
+import { RegistryTokens } from './management/tokens.js';
 import { SqliteAuthStore } from './store/sqlite-auth-store.js';
 import { parseListen, type BerthConfig } from './config.js';
 import { buildDataPlane } from './http/data-plane.js';
@@ -188,6 +189,10 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
       audit: management,
       trustedProxies,
       dataEndpoints: urls,
+      defaultRegistry: config.defaultRegistry,
+      tokens: new RegistryTokens(authStore, registries),
+      tokenService: tokens,
+      signIns,
       logger: log,
     });
     cleanups.push(() => api.close());

@@ -1,5 +1,6 @@
 import { ApiError, connectionErrorFrom } from './errors.js';
 import type {
+  LoginToken,
   NetworkAccessCheck,
   NetworkDenials,
   PrivateEndpointConnection,
@@ -11,6 +12,7 @@ import type {
   RegistryPatch,
   RegistryUsage,
   RepositoryInfo,
+  Resource,
   TagInfo,
   WhoAmI,
 } from './types.js';
@@ -167,6 +169,99 @@ export class ManagementClient {
     await this.request('DELETE', connectionPath(name, connection));
   }
 
+  /** `PUT /api/registries/{name}/roleAssignments/{principal}` */
+  assignRole(name: string, principal: string, role: string): Promise<Resource> {
+    return this.request('PUT', `${registryPath(name)}/roleAssignments/${encodeURIComponent(principal)}`, {
+      body: { role },
+    });
+  }
+
+  /** `GET /api/registries/{name}/roleAssignments` (unwrapped). */
+  async listRoleAssignments(name: string): Promise<Resource[]> {
+    return (await this.request<{ value: Resource[] }>('GET', `${registryPath(name)}/roleAssignments`)).value;
+  }
+
+  /** `DELETE /api/registries/{name}/roleAssignments/{principal}?role=` */
+  async removeRole(name: string, principal: string, role: string): Promise<void> {
+    await this.request('DELETE', `${registryPath(name)}/roleAssignments/${encodeURIComponent(principal)}`, {
+      query: { role },
+    });
+  }
+
+  /** `GET /api/registries/{name}/scopeMaps` (unwrapped). */
+  async listScopeMaps(name: string): Promise<Resource[]> {
+    return (await this.request<{ value: Resource[] }>('GET', `${registryPath(name)}/scopeMaps`)).value;
+  }
+
+  /** `GET /api/registries/{name}/scopeMaps/{map}` */
+  getScopeMap(name: string, map: string): Promise<Resource> {
+    return this.request('GET', childPath(name, 'scopeMaps', map));
+  }
+
+  /** `PUT` (create or replace) or `PATCH` (update) a scope map. */
+  putScopeMap(
+    name: string,
+    map: string,
+    properties: { description?: string; actions?: string[] },
+    method: 'PUT' | 'PATCH' = 'PUT',
+  ): Promise<Resource> {
+    return this.request(method, childPath(name, 'scopeMaps', map), { body: { properties } });
+  }
+
+  /** `DELETE /api/registries/{name}/scopeMaps/{map}` */
+  async deleteScopeMap(name: string, map: string): Promise<void> {
+    await this.request('DELETE', childPath(name, 'scopeMaps', map));
+  }
+
+  /** `GET /api/registries/{name}/tokens` (unwrapped). */
+  async listTokens(name: string): Promise<Resource[]> {
+    return (await this.request<{ value: Resource[] }>('GET', `${registryPath(name)}/tokens`)).value;
+  }
+
+  /** `GET /api/registries/{name}/tokens/{token}` */
+  getToken(name: string, token: string): Promise<Resource> {
+    return this.request('GET', childPath(name, 'tokens', token));
+  }
+
+  /** `PUT` (create or replace) or `PATCH` (update) a token. */
+  putToken(
+    name: string,
+    token: string,
+    properties: { scopeMapId?: string; status?: 'enabled' | 'disabled' },
+    method: 'PUT' | 'PATCH' = 'PUT',
+  ): Promise<Resource> {
+    return this.request(method, childPath(name, 'tokens', token), { body: { properties } });
+  }
+
+  /** `DELETE /api/registries/{name}/tokens/{token}` */
+  async deleteToken(name: string, token: string): Promise<void> {
+    await this.request('DELETE', childPath(name, 'tokens', token));
+  }
+
+  /** `POST /api/registries/{name}/generateCredentials`: new token password(s), shown once. */
+  generateCredentials(
+    name: string,
+    body: { tokenId: string; name?: 'password1' | 'password2'; expiry?: string },
+  ): Promise<Resource> {
+    return this.request('POST', `${registryPath(name)}/generateCredentials`, { body });
+  }
+
+  /** `DELETE /api/registries/{name}/tokens/{token}/passwords/{password}` */
+  deleteTokenPassword(name: string, token: string, password: 'password1' | 'password2'): Promise<Resource> {
+    return this.request('DELETE', `${childPath(name, 'tokens', token)}/passwords/${password}`);
+  }
+
+  /** `GET /api/registries/{name}/signIns` (or `/api/signIns` without a registry). */
+  listSignIns(name: string | undefined, filter: { since?: string; result?: string; top?: number } = {}) {
+    const path = name === undefined ? '/api/signIns' : `${registryPath(name)}/signIns`;
+    return this.request<{ value: Resource[] }>('GET', path, { query: { ...filter } });
+  }
+
+  /** `POST /api/registries/{name}/loginToken`: a short-lived token for `docker login`. */
+  loginToken(name: string): Promise<LoginToken> {
+    return this.request('POST', `${registryPath(name)}/loginToken`);
+  }
+
   /** Sends one request and decodes the JSON answer; non-2xx answers become `ApiError`. */
   async request<T>(
     method: string,
@@ -252,6 +347,10 @@ function registryPath(name: string): string {
 // Repository names contain '/', so they travel as one encoded path segment.
 function repositoryPath(name: string, repository: string): string {
   return `${registryPath(name)}/repositories/${encodeURIComponent(repository)}`;
+}
+
+function childPath(name: string, kind: 'scopeMaps' | 'tokens', child: string): string {
+  return `${registryPath(name)}/${kind}/${encodeURIComponent(child)}`;
 }
 
 function connectionPath(name: string, connection: string): string {

@@ -136,3 +136,16 @@ export interface RegistryUsage {
   currentValue: number;
   unit: 'Bytes' | 'Count';
 }
+
+/** A management resource whose shape the CLI passes through as it is (scope maps, tokens, roles). */
+export type Resource = Record<string, unknown>;
+
+/** `POST /api/registries/{name}/loginToken` (the shape of `az acr login --expose-token`). */
+export interface LoginToken {
+  loginServer: string;
+  /** The address to hand to `docker login` (the listener's own for the default registry). */
+  server: string;
+  username: string;
+  accessToken: string;
+  expiresIn: number;
+}

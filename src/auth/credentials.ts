@@ -161,7 +161,7 @@ export class DataPlaneCredentials {
         if (token.status !== 'enabled' || (p.expiry && p.expiry.getTime() <= Date.now())) return 'disabled';
         return this.fromToken(token, fingerprint(p.hash));
       }
-      return undefined;
+      // Not this token's password: a management user of the same name may still be meant.
     }
     const principal = await this.options.identities.verifyUser(username, password);
     return principal && fromPrincipal(principal, registry);

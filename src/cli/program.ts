@@ -7,6 +7,9 @@ import { registerNetworkRuleCommands } from './commands/network-rule.js';
 import { registerPrivateEndpointConnectionCommands } from './commands/private-endpoint-connection.js';
 import { registerRegistryCommands } from './commands/registry.js';
 import { registerRepositoryCommands } from './commands/repository.js';
+import { registerRoleCommands } from './commands/role.js';
+import { registerScopeMapCommands } from './commands/scope-map.js';
+import { registerTokenCommands } from './commands/token.js';
 import type { CliDeps } from './context.js';
 import { describeFailure, EXIT } from './errors.js';
 import { addGlobalOptions } from './options.js';
@@ -40,6 +43,9 @@ Run 'berth <command> --help' for a command's options.`,
   registerNetworkRuleCommands(program, deps);
   registerPrivateEndpointConnectionCommands(program, deps);
   registerAuditCommands(program, deps);
+  registerRoleCommands(program, deps);
+  registerScopeMapCommands(program, deps);
+  registerTokenCommands(program, deps);
   addGlobalOptions(program);
   return program;
 }

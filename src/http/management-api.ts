@@ -1,6 +1,9 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { IdentityService, Principal } from '../auth/identities.js';
+import type { SignInLog } from '../auth/sign-in-log.js';
+import type { TokenService } from '../auth/tokens.js';
+import type { RegistryTokens } from '../management/tokens.js';
 import { ManagementError } from '../errors/management.js';
 import { closeIdleConnectionsWhileClosing } from './graceful-close.js';
 import { clientAddressOf } from './guard.js';
@@ -14,6 +17,8 @@ import { registerNetworkRoutes } from './management/network.js';
 import { buildOpenApi, type RouteDoc } from './management/openapi.js';
 import { registerRegistryRoutes } from './management/registries.js';
 import { registerRepositoryRoutes } from './management/repositories.js';
+import { registerSignInRoutes } from './management/sign-in.js';
+import { registerTokenRoutes } from './management/tokens.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -32,6 +37,13 @@ export interface ManagementContext {
   trustedProxies: IpMatcher;
   /** Public data-plane URLs, for `show-endpoints`. */
   dataEndpoints: string[];
+  /** The registry reached by hosts that name none. */
+  defaultRegistry: string;
+  /** Scope maps and repository-scoped tokens. */
+  tokens: RegistryTokens;
+  /** Signs the short-lived login tokens `berth registry login` uses. */
+  tokenService: TokenService;
+  signIns: SignInLog;
   /** Registers a documented route (validated by its schemas, listed in the OpenAPI document). */
   route: (doc: RouteDoc) => void;
   /**
@@ -104,6 +116,8 @@ export function buildManagementApi(deps: ManagementDeps): FastifyInstance {
   registerRepositoryRoutes(ctx);
   registerNetworkRoutes(ctx);
   registerIdentityRoutes(ctx);
+  registerSignInRoutes(ctx);
+  registerTokenRoutes(ctx);
 
   // Registered like every other route so the document lists itself; built once, after all routes.
   let openapi: ReturnType<typeof buildOpenApi> | undefined;

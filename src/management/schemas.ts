@@ -187,7 +187,9 @@ export const roleAssignmentBodySchema = {
   type: 'object',
   additionalProperties: false,
   required: ['role'],
-  properties: { role: { type: 'string', enum: ['Owner', 'Contributor', 'Reader'] } },
+  properties: {
+    role: { type: 'string', enum: ['Owner', 'Contributor', 'Reader', 'AcrPull', 'AcrPush', 'AcrDelete'] },
+  },
 } as const;
 
 export const regenerateCredentialBodySchema = {
@@ -196,4 +198,76 @@ export const regenerateCredentialBodySchema = {
   additionalProperties: false,
   required: ['name'],
   properties: { name: { type: 'string', enum: ['password', 'password2'] } },
+} as const;
+
+export const scopeMapBodySchema = {
+  $id: 'ScopeMapBody',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    properties: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        description: { type: 'string', maxLength: 256 },
+        actions: {
+          type: 'array',
+          maxItems: 500,
+          items: { type: 'string', maxLength: 300 },
+          description:
+            'repositories/<name or prefix/*>/<content/read|content/write|content/delete|metadata/read|metadata/write>',
+        },
+        type: { type: 'string' },
+        creationDate: { type: 'string' },
+        provisioningState: { type: 'string' },
+      },
+    },
+    id: { type: 'string' },
+    name: { type: 'string' },
+    type: { type: 'string' },
+  },
+} as const;
+
+export const tokenBodySchema = {
+  $id: 'TokenBody',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    properties: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        scopeMapId: { type: 'string', maxLength: 400, description: 'a scope map name or its id' },
+        status: { type: 'string', enum: ['enabled', 'disabled'] },
+        credentials: { type: 'object' },
+        creationDate: { type: 'string' },
+        provisioningState: { type: 'string' },
+      },
+    },
+    id: { type: 'string' },
+    name: { type: 'string' },
+    type: { type: 'string' },
+  },
+} as const;
+
+export const generateCredentialsBodySchema = {
+  $id: 'GenerateCredentialsBody',
+  type: 'object',
+  additionalProperties: false,
+  required: ['tokenId'],
+  properties: {
+    tokenId: { type: 'string', maxLength: 400, description: 'a token name or its id' },
+    name: { type: 'string', enum: ['password1', 'password2'], description: 'one password; both when absent' },
+    expiry: { type: 'string', format: 'date-time', description: 'ISO 8601; never expires when absent' },
+  },
+} as const;
+
+export const tokenPasswordParams = {
+  type: 'object',
+  required: ['name', 'tokenName', 'password'],
+  properties: {
+    name: { type: 'string' },
+    tokenName: { type: 'string' },
+    password: { type: 'string', enum: ['password1', 'password2'] },
+  },
 } as const;

@@ -3,7 +3,7 @@
 
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { CliDeps, GlobalOptions } from '../context.js';
-import { action, groupCommand, leafCommand, parsePositiveInt } from '../options.js';
+import { action, choiceParser, groupCommand, leafCommand, parsePositiveInt } from '../options.js';
 import { registryNameOption } from './registry.js';
 
 const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -23,7 +23,48 @@ export function parseSince(value: string, now: () => number = Date.now): string 
 
 /** Registers `berth audit ...`. */
 export function registerAuditCommands(program: Command, deps: CliDeps): void {
-  const group = groupCommand(program, 'audit', 'Look at what the network rules refused.');
+  const group = groupCommand(program, 'audit', 'Look at what the network rules refused, and who signed in.');
+
+  leafCommand(
+    group,
+    'sign-ins',
+    'List sign-ins (success and failure), counted per minute, identity and address.',
+  )
+    .option('-n, --name <registry>', 'one registry (default: every sign-in, the management API included)')
+    .addOption(
+      new Option('--since <time>', 'only sign-ins after this time (ISO 8601, or 30m, 12h, 7d)').argParser(
+        (v) => parseSince(v),
+      ),
+    )
+    .addOption(
+      new Option('--result <result>', 'success | failure | rateLimited | disabled').argParser(
+        choiceParser(['success', 'failure', 'rateLimited', 'disabled'] as const),
+      ),
+    )
+    .addOption(new Option('--top <n>', 'at most this many rows').argParser(parsePositiveInt))
+    .action(
+      action<GlobalOptions & { name?: string; since?: string; result?: string; top?: number }>(
+        deps,
+        async (options, ctx) => {
+          const signIns = await ctx.client().listSignIns(options.name, {
+            ...(options.since !== undefined ? { since: options.since } : {}),
+            ...(options.result !== undefined ? { result: options.result } : {}),
+            ...(options.top !== undefined ? { top: options.top } : {}),
+          });
+          ctx.print(signIns, {
+            columns: [
+              { header: 'LAST SEEN', value: (s) => s.lastSeen },
+              { header: 'REGISTRY', value: (s) => s.registry },
+              { header: 'IDENTITY', value: (s) => s.identity },
+              { header: 'CLIENT IP', value: (s) => s.clientIp },
+              { header: 'RESULT', value: (s) => s.result },
+              { header: 'COUNT', value: (s) => s.count },
+            ],
+            rows: (data) => ((data as { value?: unknown[] } | null)?.value ?? []) as unknown[],
+          });
+        },
+      ),
+    );
 
   leafCommand(group, 'denials', 'List requests refused by the network rules, and counts per address.')
     .addOption(registryNameOption())

@@ -7,17 +7,26 @@ import type { CliDeps, CommandContext, GlobalOptions } from '../context.js';
 import { normalizeServer, type Profile } from '../config.js';
 import { UsageError } from '../errors.js';
 import { action, leafCommand } from '../options.js';
+import { registryLogin } from './registry-login.js';
 
 interface LoginOptions extends GlobalOptions {
   username?: string;
   password?: string;
   passwordStdin?: boolean;
   apiKey?: string;
+  name?: string;
+  exposeToken?: boolean;
 }
 
 /** Registers `berth login` and `berth logout`. */
 export function registerLoginCommands(program: Command, deps: CliDeps): void {
-  leafCommand(program, 'login', 'Sign in to a Berth server and store the profile.')
+  leafCommand(
+    program,
+    'login',
+    'Sign the CLI in to a Berth server (store the profile); with --name, sign docker/podman in to a registry.',
+  )
+    .option('-n, --name <registry>', 'sign docker/podman in to this registry, as `az acr login --name`')
+    .option('--expose-token', 'with --name: print the token instead of running docker login')
     .option('-u, --username <user>', 'user account name')
     .option('-p, --password <password>', 'password (prefer --password-stdin or the prompt)')
     .option('--password-stdin', 'read the password from stdin')
@@ -29,11 +38,25 @@ The server comes from --server (or BERTH_SERVER). Without flags, BERTH_API_KEY o
 BERTH_USERNAME/BERTH_PASSWORD are used; on a terminal, missing values are asked for.
 The profile is stored in $BERTH_CONFIG_DIR/config.json (default ~/.config/berth/config.json), mode 0600.
 
+Two sign-ins, one command:
+  berth login --server URL ...   signs this CLI in to the management API (stored profile).
+  berth login --name R           uses that profile to get a short-lived token for registry R and runs
+                                 'docker login' with it (DOCKER_COMMAND=podman to use podman);
+                                 --expose-token prints {accessToken, loginServer, username} instead.
+
 Examples:
   berth login --server http://127.0.0.1:5080 --username admin --password-stdin < secret.txt
-  berth login --server https://berth.example.com --api-key "$BERTH_KEY"`,
+  berth login --server https://berth.example.com --api-key "$BERTH_KEY"
+  berth login --name myregistry
+  berth login --name myregistry --expose-token --query accessToken -o tsv`,
     )
-    .action(action(deps, login));
+    .action(
+      action<LoginOptions>(deps, (options, ctx) =>
+        options.name !== undefined
+          ? registryLogin({ ...options, name: options.name }, ctx)
+          : login(options, ctx),
+      ),
+    );
 
   leafCommand(program, 'logout', 'Forget the stored profile.').action(
     action<GlobalOptions>(deps, async (_options, ctx) => {

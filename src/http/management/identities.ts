@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ManagementError } from '../../errors/management.js';
-import type { RoleName } from '../../store/types.js';
+import { isDataPlaneRole } from '../../auth/identities.js';
+import type { DataPlaneRoleName, RoleName } from '../../store/types.js';
 import { apiKeyBodySchema, registryNameParams, roleAssignmentBodySchema } from '../../management/schemas.js';
 import type { ManagementContext } from '../management-api.js';
 
@@ -104,12 +105,16 @@ export function registerIdentityRoutes(ctx: ManagementContext): void {
     body: roleAssignmentBodySchema,
     responses: { 200: { description: 'Assigned' } },
     handler: async (
-      request: FastifyRequest<{ Params: { name: string; principal: string }; Body: { role: RoleName } }>,
+      request: FastifyRequest<{
+        Params: { name: string; principal: string };
+        Body: { role: RoleName | DataPlaneRoleName };
+      }>,
     ) => {
       const registry = await ctx.registryFor(request.principal, request.params.name, 'Owner');
       if (
-        request.params.principal === request.principal.id ||
-        request.params.principal === request.principal.name
+        !isDataPlaneRole(request.body.role) &&
+        (request.params.principal === request.principal.id ||
+          request.params.principal === request.principal.name)
       ) {
         throw new ManagementError('Conflict', 'You cannot change your own role.');
       }

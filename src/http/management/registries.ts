@@ -60,10 +60,14 @@ export function registerRegistryRoutes(ctx: ManagementContext): void {
       reply: FastifyReply,
     ) => {
       const name = request.params.name.toLowerCase();
-      const exists = await registries.get(name).then(
-        () => true,
-        () => false,
-      );
+      // A caller with no role on the name is answered the same whether or not the registry exists;
+      // only one who may already see it learns that it does.
+      const exists =
+        identities.canSee(request.principal, name) &&
+        (await registries.get(name).then(
+          () => true,
+          () => false,
+        ));
       identities.authorize(request.principal, exists ? name : '*', 'Contributor');
       const result = await registries.put(request.params.name, request.body);
       warn(reply, result.warnings);
