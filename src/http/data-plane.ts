@@ -128,6 +128,10 @@ export function buildDataPlane(options: DataPlaneOptions): FastifyInstance {
         status: 404,
       });
     const query = new URLSearchParams(queryStart === -1 ? '' : url.slice(queryStart + 1));
+    // The address the guard decided for, so `berth check-health` can show what the registry sees
+    // (on the 401 challenge too: a client may learn its own address before it signs in).
+    if (route.kind === 'base' && request.clientAddress)
+      reply.header('Berth-Client-Address', request.clientAddress.text);
     // Credentials are checked after the guard (onRequest) and before any body is invited.
     if (options.auth) await options.auth.check.authorize(request, route, query);
     if (request.headers.expect?.toLowerCase() === '100-continue' && !reply.raw.headersSent)
@@ -157,9 +161,6 @@ async function dispatch(route: V2Route, method: string, ctx: V2Context): Promise
   switch (route.kind) {
     case 'base':
       if (method === 'GET' || head) {
-        // The address the guard decided for, so `berth check-health` can show what the registry sees.
-        const client = ctx.request.clientAddress;
-        if (client) ctx.reply.header('Berth-Client-Address', client.text);
         return void ctx.reply
           .code(200)
           .header('Content-Type', 'application/json')

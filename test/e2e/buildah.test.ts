@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import {
   registryHost,
+  signInContainers,
   requireTool,
   runOk,
   testTempDir,
@@ -22,6 +23,7 @@ test('buildah builds an image from scratch and pushes it; skopeo reads back its 
   const berth = await startTestBerth();
   t.after(() => berth.stop());
   const host = registryHost(berth.url);
+  signInContainers(containers, host);
   const env = containers.env;
   const bd = (args: string[]) =>
     runOk(buildah, [...containers.storageFlags, ...args], { env, timeoutMs: 180_000 });

@@ -7,7 +7,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import YAML from 'yaml';
-import { pushImage } from '../helpers/oci.js';
+import { pushImage, v2fetch } from '../helpers/oci.js';
 import {
   berthCommand,
   isolatedEnv,
@@ -404,11 +404,11 @@ describe(`berth (${berthCommand().kind}) against a Berth server`, () => {
     // The data plane's default registry is what a bare address reaches, so content goes there.
     const v1 = await pushImage(server.dataUrl!, 'cli/app', 'v1');
     await pushImage(server.dataUrl!, 'cli/app', 'v2');
-    const { digest } = await fetch(`${server.dataUrl}/v2/cli/app/manifests/v1`, { method: 'HEAD' }).then(
+    const { digest } = await v2fetch(`${server.dataUrl}/v2/cli/app/manifests/v1`, { method: 'HEAD' }).then(
       (r) => ({ digest: r.headers.get('docker-content-digest') }),
     );
     assert.equal(digest, v1.digest);
-    await fetch(`${server.dataUrl}/v2/cli/app/manifests/latest`, {
+    await v2fetch(`${server.dataUrl}/v2/cli/app/manifests/latest`, {
       method: 'PUT',
       headers: { 'Content-Type': v1.descriptor.mediaType },
       body: new Uint8Array(v1.bytes),

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import {
   describeFailure,
   registryHost,
+  signInContainers,
   requireTool,
   run,
   pushLayoutArgs,
@@ -18,6 +19,7 @@ import {
   type RunResult,
 } from '../helpers/e2e.js';
 import { writeMultiArchLayout } from '../helpers/oci-layout.js';
+import { v2fetch } from '../helpers/oci.js';
 import { TEST_ADMIN_PASSWORD, startTestBerth, type TestBerth } from '../helpers/server.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -53,7 +55,7 @@ async function berthWithCli(t: TestContext, dir: string) {
 /** Denies everyone on the default registry (127.0.0.1 included) with `berth update`. */
 async function deny(cli: ReturnType<typeof berthCli>, berth: TestBerth): Promise<void> {
   await cli(['update', '--name', 'default', '--default-action', 'Deny']);
-  const res = await fetch(`${berth.url}/v2/`);
+  const res = await v2fetch(`${berth.url}/v2/`);
   assert.equal(res.status, 403, 'the CLI must have denied 127.0.0.1');
 }
 
@@ -73,6 +75,7 @@ test('skopeo push and pull are refused with 403 while denied, and work after `be
   const { berth, cli } = await berthWithCli(t, dir);
   const layout = writeMultiArchLayout(join(dir, 'layout'));
   const repo = `docker://${registryHost(berth.url)}/e2e/guarded`;
+  signInContainers(containers, registryHost(berth.url));
   const env = containers.env;
   const push = (tag: string) => pushLayoutArgs(containers, layout.dir, `${repo}:${tag}`);
   const inspect = ['inspect', '--raw', '--tls-verify=false', `${repo}:v1`];
@@ -114,6 +117,7 @@ test('podman login, pull and push are refused with 403 while denied, and work af
   const containers = writeContainersConfig(dir);
   const { berth, cli } = await berthWithCli(t, dir);
   const host = registryHost(berth.url);
+  signInContainers(containers, host);
   const layout = writeMultiArchLayout(join(dir, 'layout'));
   const env = containers.env;
   const pm = (args: string[]) =>
@@ -125,7 +129,7 @@ test('podman login, pull and push are refused with 403 while denied, and work af
   };
   const tls = '--tls-verify=false';
   const signature = ['--signature-policy', containers.policy];
-  const login = ['login', tls, '--username', 'anyone', '--password', 'anything', host];
+  const login = ['login', tls, '--username', 'admin', '--password', TEST_ADMIN_PASSWORD, host];
   const pull = ['pull', ...signature, tls, '--arch', 'amd64', `${host}/e2e/podman:v1`];
   const push = ['push', ...signature, tls, `${host}/e2e/podman:v1`, `docker://${host}/e2e/pushed:v1`];
 
@@ -140,14 +144,14 @@ test('podman login, pull and push are refused with 403 while denied, and work af
 
   await cli(['network-rule', 'add', '--name', 'default', '--ip-address', '127.0.0.1']);
 
-  const nothing = await fetch(`${berth.url}/v2/e2e/pushed/tags/list`);
+  const nothing = await v2fetch(`${berth.url}/v2/e2e/pushed/tags/list`);
   assert.equal(nothing.status, 404, 'the refused push must have left nothing behind');
   const loggedIn = await pmOk(login);
   assert.match(loggedIn.stdout + loggedIn.stderr, /Login Succeeded/i);
   await pmOk(['rmi', '--force', `${host}/e2e/podman:v1`]);
   await pmOk(pull);
   await pmOk(push);
-  const tags = await fetch(`${berth.url}/v2/e2e/pushed/tags/list`);
+  const tags = await v2fetch(`${berth.url}/v2/e2e/pushed/tags/list`);
   assert.equal(tags.status, 200);
   assert.deepEqual(((await tags.json()) as { tags: string[] }).tags, ['v1']);
 });

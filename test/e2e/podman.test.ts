@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import {
   registryHost,
+  signInContainers,
   requireTool,
   pushLayoutArgs,
   runOk,
@@ -29,6 +30,7 @@ test('podman pulls one platform of a skopeo-pushed index, then tags and pushes i
   const berth = await startTestBerth();
   t.after(() => berth.stop());
   const host = registryHost(berth.url);
+  signInContainers(containers, host);
   const layout = writeMultiArchLayout(join(dir, 'layout'));
   const amd64 = layout.platforms.find((p) => p.architecture === 'amd64')!;
   const env = containers.env;

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import {
   describeFailure,
   registryHost,
+  signInContainers,
   requireTool,
   run,
   runOk,
@@ -107,6 +108,7 @@ test('skopeo pushes over TLS when given the test CA, and refuses the certificate
   assert.match(berth.url, /^https:\/\/127\.0\.0\.1:\d+$/);
   const layout = writeMultiArchLayout(join(dir, 'layout'));
   const ref = `docker://${registryHost(berth.url)}/e2e/tls:v1`;
+  signInContainers(containers, registryHost(berth.url));
   const env = containers.env;
 
   await t.test('without the CA the certificate is rejected', async () => {

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import {
   describeFailure,
   registryHost,
+  signInContainers,
   requireTool,
   run,
   pushLayoutArgs,
@@ -24,6 +25,7 @@ test('skopeo copies a multi-arch image in and out byte for byte, lists tags and 
   t.after(() => berth.stop());
   const layout = writeMultiArchLayout(join(dir, 'in'));
   const repo = `docker://${registryHost(berth.url)}/e2e/multi`;
+  signInContainers(containers, registryHost(berth.url));
   const sk = (args: string[]) => runOk(skopeo, args, { env: containers.env });
   const policy = ['--policy', containers.policy];
 
