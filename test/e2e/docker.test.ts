@@ -31,7 +31,7 @@ test('docker login, push and pull with Berth sign-in; refused address, pull-only
   const berth = await startTestBerth();
   t.after(() => berth.stop());
   const host = registryHost(berth.url);
-  const engine = await startDockerd(dockerd, docker, dir, [host]);
+  const engine = await startDockerd(dockerd, docker, [host]);
   t.after(() => engine.stop());
   const env = engine.env;
   const dk = (args: string[], input?: string) =>

@@ -3,7 +3,8 @@
 // temporary directory, so it neither needs nor touches the machine's docker. Stopped after the test.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { run } from './e2e.js';
@@ -15,14 +16,17 @@ export interface TestDockerd {
   stop(): Promise<void>;
 }
 
-/** Starts dockerd with `--insecure-registry` for each of `registries` (host:port). */
+/**
+ * Starts dockerd with `--insecure-registry` for each of `registries` (host:port), in a directory of
+ * its own that `stop()` removes once the engine is gone (dockerd mounts its data root, so the test's
+ * own temporary directory, removed first, must not hold it).
+ */
 export async function startDockerd(
   dockerd: string,
   docker: string,
-  dir: string,
   registries: string[],
 ): Promise<TestDockerd> {
-  const root = join(dir, 'dockerd');
+  const root = mkdtempSync(join(tmpdir(), 'berth-dockerd-'));
   for (const sub of ['data', 'exec', 'config']) mkdirSync(join(root, sub), { recursive: true });
   const socket = join(root, 'docker.sock');
   const log = openSync(join(root, 'dockerd.log'), 'a');
@@ -46,13 +50,16 @@ export async function startDockerd(
   const env = { DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: join(root, 'config') };
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    const stopped = await Promise.race([exited.then(() => true), sleep(20_000).then(() => false)]);
-    if (!stopped) {
-      child.kill('SIGKILL');
-      await exited;
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const stopped = await Promise.race([exited.then(() => true), sleep(20_000).then(() => false)]);
+      if (!stopped) {
+        child.kill('SIGKILL');
+        await exited;
+      }
     }
+    closeSync(log);
+    if (process.env.BERTH_KEEP_E2E_TMP !== '1') rmSync(root, { recursive: true, force: true });
   };
   // Bounded wait for the engine to answer (it creates its own containerd on first start).
   for (let attempt = 0; attempt < 120; attempt++) {
