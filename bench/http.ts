@@ -23,11 +23,30 @@ const MAX_COLLECTED = 8 * 1024 * 1024;
 // No keep-alive pool: each measured request opens its own connection, the same for both registries.
 const agent = new http.Agent({ keepAlive: false });
 
+/** `Authorization` values per origin: Berth's data plane needs the owner's credentials. */
+const credentials = new Map<string, string>();
+
+/** Sends `authorization` on every request to `origin` that does not carry its own. */
+export function useCredentials(origin: string, authorization: string): void {
+  credentials.set(new URL(origin).origin, authorization);
+}
+
+/** The `Authorization` registered for a URL's origin, if any. */
+export function authorizationFor(url: string | URL): string | undefined {
+  return credentials.get(new URL(url).origin);
+}
+
+function withCredentials(url: string | URL, headers: Record<string, string>): Record<string, string> {
+  const authorization = authorizationFor(url);
+  const has = Object.keys(headers).some((name) => name.toLowerCase() === 'authorization');
+  return authorization && !has ? { ...headers, Authorization: authorization } : headers;
+}
+
 /** Sends one request and collects the response body. */
 export async function send(url: string | URL, options: RequestOptions = {}): Promise<SimpleResponse> {
   const { method = 'GET', headers = {}, body, timeoutMs = 30_000 } = options;
   const signal = AbortSignal.timeout(timeoutMs);
-  const requestHeaders = { ...headers };
+  const requestHeaders = withCredentials(url, headers);
   if (Buffer.isBuffer(body)) requestHeaders['Content-Length'] = String(body.length);
   const request = http.request(url, { method, headers: requestHeaders, agent, signal });
   const response = new Promise<http.IncomingMessage>((resolve, reject) => {
@@ -69,7 +88,7 @@ export async function download(
 ): Promise<{ status: number; bytes: number }> {
   const signal = AbortSignal.timeout(timeoutMs);
   return new Promise((resolve, reject) => {
-    const request = http.get(url, { headers, agent, signal }, (response) => {
+    const request = http.get(url, { headers: withCredentials(url, headers), agent, signal }, (response) => {
       let bytes = 0;
       response.on('data', (chunk: Buffer) => {
         bytes += chunk.length;

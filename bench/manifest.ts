@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import autocannon from 'autocannon';
-import { expectStatus, headerOf, send } from './http.js';
+import { authorizationFor, expectStatus, headerOf, send } from './http.js';
 import { cpuSeconds } from './proc.js';
 import type { Target } from './targets.js';
 
@@ -70,11 +70,15 @@ export async function manifestLoad(
   repository: string,
   tag: string,
   options: { connections: number; seconds: number; warmupSeconds: number },
+  /** The `Authorization` of every request: the target's own by default, `null` for none (anonymous). */
+  authorization?: string | null,
 ): Promise<LoadResult> {
   const url = `${target.url}/v2/${repository}/manifests/${tag}`;
-  await load(url, options.connections, options.warmupSeconds);
+  const auth = authorization === undefined ? authorizationFor(url) : (authorization ?? undefined);
+  const headers = { Accept: MANIFEST_ACCEPT, ...(auth ? { Authorization: auth } : {}) };
+  await load(url, options.connections, options.warmupSeconds, headers);
   const cpuBefore = cpuSeconds(target.pid);
-  const result = await load(url, options.connections, options.seconds);
+  const result = await load(url, options.connections, options.seconds, headers);
   const cpuAfter = cpuSeconds(target.pid);
   if (cpuBefore !== undefined && cpuAfter !== undefined && result.total > 0) {
     result.serverCpuUsPerRequest = ((cpuAfter - cpuBefore) * 1e6) / result.total;
@@ -87,14 +91,14 @@ export async function manifestLoad(
   return result;
 }
 
-async function load(url: string, connections: number, seconds: number): Promise<LoadResult> {
-  const result = await autocannon({
-    url,
-    connections,
-    duration: seconds,
-    headers: { Accept: MANIFEST_ACCEPT },
-    timeout: 10,
-  });
+/** One autocannon run of GETs of `url` with `headers`. */
+export async function load(
+  url: string,
+  connections: number,
+  seconds: number,
+  headers: Record<string, string>,
+): Promise<LoadResult> {
+  const result = await autocannon({ url, connections, duration: seconds, headers, timeout: 10 });
   return {
     requestsPerSecond: result.requests.total / result.duration,
     total: result.requests.total,

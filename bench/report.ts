@@ -5,6 +5,7 @@ import { dirname } from 'node:path';
 export type Goal =
   | { kind: 'ratio-at-least'; value: number }
   | { kind: 'below'; value: number }
+  | { kind: 'at-least'; value: number }
   | { kind: 'text'; text: string };
 
 /** One line of the results table. */
@@ -56,6 +57,13 @@ export function evaluate(rows: Row[]): EvaluatedRow[] {
           ratio,
           target: `< ${goal.value} ${row.unit}`,
           met: row.berth === undefined ? undefined : row.berth < goal.value,
+        };
+      case 'at-least':
+        return {
+          ...row,
+          ratio,
+          target: `≥ ${goal.value} ${row.unit}`,
+          met: row.berth === undefined ? undefined : row.berth >= goal.value,
         };
       case 'text':
         return { ...row, ratio, target: goal.text, met: undefined };

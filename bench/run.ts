@@ -10,6 +10,7 @@ import { loadOptions, MiB, type BenchOptions } from './options.js';
 import { generatedPayload, PayloadFile, type Payload } from './payload.js';
 import { evaluate, formatTable, writeResults, type Row } from './report.js';
 import { rssDuringPush, type RssResult } from './rss.js';
+import { bearerSlowdownPercent, signInCost, type SignInCost } from './sign-in.js';
 import { distributionInstalled, startBerthProcess, startDistribution, type Target } from './targets.js';
 
 /** A row from another bench module (`bench/network-decision.ts`). */
@@ -27,6 +28,7 @@ interface TargetResults {
   pull: Transfer[];
   manifestGet?: LoadResult;
   guard?: GuardOverhead;
+  signIn?: SignInCost;
   rss?: RssResult;
 }
 
@@ -163,6 +165,16 @@ async function measureTransfersAndManifests(
       },
       progress,
     );
+    results.berth!.signIn = await signInCost(
+      berth,
+      options.runs,
+      {
+        connections: options.connections,
+        seconds: options.manifestSeconds,
+        warmupSeconds: options.warmupSeconds,
+      },
+      progress,
+    );
   } finally {
     await Promise.allSettled(targets.map((target) => target.stop()));
   }
@@ -262,6 +274,22 @@ function buildRows(
         metric: 'server CPU per manifest GET, 100 rules vs none',
         unit: '%',
         berth: cpuOverheadPercent(berth.guard),
+      },
+    );
+  }
+  if (berth?.signIn) {
+    rows.push(
+      {
+        metric: 'manifest GET slowdown, Bearer token vs anonymous, 64 conn',
+        unit: '%',
+        berth: bearerSlowdownPercent(berth.signIn),
+        goal: { kind: 'below', value: 5 },
+      },
+      {
+        metric: 'token issuance, cached credential, 16 conn',
+        unit: 'tokens/s',
+        berth: berth.signIn.tokenIssuance.requestsPerSecond,
+        goal: { kind: 'at-least', value: 500 },
       },
     );
   }

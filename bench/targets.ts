@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { send } from './http.js';
+import { send, useCredentials } from './http.js';
 
 /** A registry under test, running in its own process on loopback. */
 export interface Target {
@@ -55,11 +55,11 @@ export async function startBerthProcess(
     },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
+  const authorization = `Basic ${Buffer.from(`admin:${adminPassword}`).toString('base64')}`;
+  // Every registry requires sign-in: the bench's own requests carry the owner's credentials.
+  useCredentials(`http://127.0.0.1:${port}`, authorization);
   const target = await ready('berth', child, `http://127.0.0.1:${port}`);
-  target.management = {
-    url: `http://127.0.0.1:${managementPort}`,
-    authorization: `Basic ${Buffer.from(`admin:${adminPassword}`).toString('base64')}`,
-  };
+  target.management = { url: `http://127.0.0.1:${managementPort}`, authorization };
   return target;
 }
 
