@@ -8,9 +8,9 @@ import { action, choiceParser, groupCommand, leafCommand } from '../options.js';
 
 const ROLES = ['Owner', 'Contributor', 'Reader', 'AcrPull', 'AcrPush', 'AcrDelete'] as const;
 
-/** `--registry` accepts a name or an ARM-style id (`/registries/<name>`, as `az --scope` takes). */
+/** `--registry` accepts a name or an ARM-style id (`/registries/<name>`, what `az --scope` takes). */
 function registryOption(): Option {
-  return new Option('--registry, --scope <registry>', 'the registry (name or /registries/<name>)')
+  return new Option('--registry <registry>', 'the registry (name, or its id /registries/<name>)')
     .argParser((value: string) => value.slice(value.lastIndexOf('/') + 1))
     .makeOptionMandatory();
 }
