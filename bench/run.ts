@@ -155,26 +155,13 @@ async function measureTransfersAndManifests(
           `p99 ${load.latencyP99Ms} ms, server CPU ${load.serverCpuUsPerRequest?.toFixed(0) ?? '?'} µs/req`,
       );
     }
-    results.berth!.guard = await guardOverhead(
-      berth,
-      options.runs,
-      {
-        connections: options.connections,
-        seconds: options.manifestSeconds,
-        warmupSeconds: options.warmupSeconds,
-      },
-      progress,
-    );
-    results.berth!.signIn = await signInCost(
-      berth,
-      options.runs,
-      {
-        connections: options.connections,
-        seconds: options.manifestSeconds,
-        warmupSeconds: options.warmupSeconds,
-      },
-      progress,
-    );
+    const manifestLoadOptions = {
+      connections: options.connections,
+      seconds: options.manifestSeconds,
+      warmupSeconds: options.warmupSeconds,
+    };
+    results.berth!.guard = await guardOverhead(berth, options.runs, manifestLoadOptions, progress);
+    results.berth!.signIn = await signInCost(berth, options.runs, manifestLoadOptions, progress);
   } finally {
     await Promise.allSettled(targets.map((target) => target.stop()));
   }

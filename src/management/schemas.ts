@@ -200,55 +200,49 @@ export const regenerateCredentialBodySchema = {
   properties: { name: { type: 'string', enum: ['password', 'password2'] } },
 } as const;
 
-export const scopeMapBodySchema = {
-  $id: 'ScopeMapBody',
-  type: 'object',
-  additionalProperties: false,
-  properties: {
+/**
+ * The body of a child resource (scope map, token): its settable `properties`, plus the read-only parts
+ * a client may send back from a GET (accepted and ignored, as ARM does).
+ */
+function childResourceBody<P extends Record<string, unknown>>(id: string, properties: P) {
+  return {
+    $id: id,
+    type: 'object',
+    additionalProperties: false,
     properties: {
-      type: 'object',
-      additionalProperties: false,
       properties: {
-        description: { type: 'string', maxLength: 256 },
-        actions: {
-          type: 'array',
-          maxItems: 500,
-          items: { type: 'string', maxLength: 300 },
-          description:
-            'repositories/<name or prefix/*>/<content/read|content/write|content/delete|metadata/read|metadata/write>',
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          ...properties,
+          creationDate: { type: 'string' },
+          provisioningState: { type: 'string' },
         },
-        type: { type: 'string' },
-        creationDate: { type: 'string' },
-        provisioningState: { type: 'string' },
       },
+      id: { type: 'string' },
+      name: { type: 'string' },
+      type: { type: 'string' },
     },
-    id: { type: 'string' },
-    name: { type: 'string' },
-    type: { type: 'string' },
-  },
-} as const;
+  } as const;
+}
 
-export const tokenBodySchema = {
-  $id: 'TokenBody',
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    properties: {
-      type: 'object',
-      additionalProperties: false,
-      properties: {
-        scopeMapId: { type: 'string', maxLength: 400, description: 'a scope map name or its id' },
-        status: { type: 'string', enum: ['enabled', 'disabled'] },
-        credentials: { type: 'object' },
-        creationDate: { type: 'string' },
-        provisioningState: { type: 'string' },
-      },
-    },
-    id: { type: 'string' },
-    name: { type: 'string' },
-    type: { type: 'string' },
+export const scopeMapBodySchema = childResourceBody('ScopeMapBody', {
+  description: { type: 'string', maxLength: 256 },
+  actions: {
+    type: 'array',
+    maxItems: 500,
+    items: { type: 'string', maxLength: 300 },
+    description:
+      'repositories/<name or prefix/*>/<content/read|content/write|content/delete|metadata/read|metadata/write>',
   },
-} as const;
+  type: { type: 'string' },
+});
+
+export const tokenBodySchema = childResourceBody('TokenBody', {
+  scopeMapId: { type: 'string', maxLength: 400, description: 'a scope map name or its id' },
+  status: { type: 'string', enum: ['enabled', 'disabled'] },
+  credentials: { type: 'object' },
+});
 
 export const generateCredentialsBodySchema = {
   $id: 'GenerateCredentialsBody',
