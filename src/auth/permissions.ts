@@ -155,8 +155,12 @@ export function allowedActions(permissions: Permissions, type: string, name: str
 export function grant(permissions: Permissions, requested: readonly ResourceAccess[]): ResourceAccess[] {
   return requested.map((r) => {
     const allowed = allowedActions(permissions, r.type, r.name);
+    // On a repository `*` asks for every action (containers/image sends it to delete).
+    const wanted = r.actions.includes('*')
+      ? [...new Set([...r.actions.filter((a) => a !== '*'), 'pull', 'push', 'delete'])]
+      : r.actions;
     const actions =
-      r.type === 'registry' ? (allowed.includes('*') && r.actions.includes('*') ? ['*'] : []) : r.actions;
+      r.type === 'registry' ? (allowed.includes('*') && r.actions.includes('*') ? ['*'] : []) : wanted;
     return { type: r.type, name: r.name, actions: actions.filter((a) => allowed.includes(a)) };
   });
 }

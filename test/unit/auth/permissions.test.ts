@@ -59,6 +59,13 @@ test('system scope maps cover every repository', () => {
   assert.deepEqual(allowedActions(pull, 'repository', 'x'), ['pull']);
 });
 
+test("'*' on a repository asks for every action, and gets those allowed", () => {
+  const pusher = permissionsFromRoles([{ registry: 'reg', role: 'AcrPush' }], 'reg');
+  assert.deepEqual(grant(pusher, [{ type: 'repository', name: 'a', actions: ['*'] }]), [
+    { type: 'repository', name: 'a', actions: ['pull', 'push'] },
+  ]);
+});
+
 test('a grant is the intersection of what was asked and what is allowed', () => {
   const reader = permissionsFromRoles([{ registry: '*', role: 'Reader' }], 'reg');
   assert.deepEqual(
