@@ -81,7 +81,9 @@ export class DataPlaneCredentials {
     clientIp: string,
   ): Promise<DataPlaneIdentity> {
     const { limiter } = this.options;
-    const account = `${registry}/${username}`;
+    // Refresh tokens all share one user name, so their failures count per address only: otherwise
+    // anyone could lock every `berth login --name` user of a registry out with garbage tokens.
+    const account = username === REFRESH_TOKEN_USER ? undefined : `${registry}/${username}`;
     const wait = limiter.retryAfter(clientIp, account);
     if (wait !== undefined) {
       this.record(registry, username, clientIp, 'rateLimited');
