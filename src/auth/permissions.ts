@@ -130,7 +130,8 @@ export function permissionsFromRules(rules: RepositoryRule[]): Permissions {
   return { everywhere: [], rules, catalog: rules.some((r) => r.actions.includes('metadata/read')) };
 }
 
-function matches(pattern: string, repository: string): boolean {
+/** Whether a scope map pattern (a name, a prefix ending in `/*`, or `*`) covers a repository. */
+export function patternMatches(pattern: string, repository: string): boolean {
   if (pattern === '*') return true;
   if (pattern.endsWith('/*')) return repository.startsWith(pattern.slice(0, -1));
   return pattern === repository;
@@ -142,7 +143,7 @@ export function allowedActions(permissions: Permissions, type: string, name: str
   if (type !== 'repository') return [];
   const actions = new Set<string>(permissions.everywhere);
   for (const rule of permissions.rules) {
-    if (!matches(rule.pattern, name)) continue;
+    if (!patternMatches(rule.pattern, name)) continue;
     for (const action of rule.actions) {
       const mapped = REPO_ACTION_OF[action];
       if (mapped) actions.add(mapped);
@@ -163,6 +164,16 @@ export function grant(permissions: Permissions, requested: readonly ResourceAcce
       r.type === 'registry' ? (allowed.includes('*') && r.actions.includes('*') ? ['*'] : []) : wanted;
     return { type: r.type, name: r.name, actions: actions.filter((a) => allowed.includes(a)) };
   });
+}
+
+/**
+ * Which repositories the catalog may show: undefined for all (roles, the admin user), otherwise the
+ * patterns a scope map grants `metadata/read` on, so a token never learns other repositories' names.
+ */
+export function catalogPatterns(permissions: Permissions): string[] | undefined {
+  if (permissions.everywhere.length > 0 || permissions.rules.length === 0) return undefined;
+  const patterns = permissions.rules.filter((r) => r.actions.includes('metadata/read')).map((r) => r.pattern);
+  return patterns.includes('*') ? undefined : patterns;
 }
 
 /** Whether the permissions allow an action on every repository (cross-repository mounts without `from`). */

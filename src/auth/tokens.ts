@@ -37,6 +37,8 @@ export interface VerifiedAccess {
   access: ResourceAccess[];
   /** What the token request asked for (so a client asking again can be told apart from a refusal). */
   asked: ResourceAccess[];
+  /** The repositories the catalog may show (scope map patterns); undefined for all. */
+  catalog?: string[] | undefined;
   expiresAt: number;
 }
 
@@ -90,10 +92,12 @@ export class TokenService {
     identity: IdentityRef,
     access: ResourceAccess[],
     asked: ResourceAccess[] = access,
+    catalog?: string[],
   ): Promise<{ token: string; expiresIn: number; issuedAt: Date }> {
     const issuedAt = new Date();
     const expiresIn = this.options.accessTtlSeconds;
-    const token = await this.sign(audience, identity, { access, asked, use: 'access' }, expiresIn, issuedAt);
+    const claims = { access, asked, use: 'access', ...(catalog ? { cat: catalog } : {}) };
+    const token = await this.sign(audience, identity, claims, expiresIn, issuedAt);
     return { token, expiresIn, issuedAt };
   }
 
@@ -114,6 +118,9 @@ export class TokenService {
       identity: identityOf(payload),
       access: accessOf(payload.access),
       asked: accessOf(payload.asked),
+      catalog: Array.isArray(payload.cat)
+        ? payload.cat.filter((p): p is string => typeof p === 'string')
+        : undefined,
       expiresAt: (payload.exp ?? 0) * 1000,
     };
     if (this.verified.size >= MAX_CACHED) this.evictExpired();

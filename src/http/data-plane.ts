@@ -102,6 +102,7 @@ export function buildDataPlane(options: DataPlaneOptions): FastifyInstance {
   app.decorateRequest('registry', '');
   app.decorateRequest('clientAddress', undefined);
   app.decorateRequest('bypassIdentity', undefined);
+  app.decorateRequest('catalogFilter', undefined);
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('Docker-Distribution-API-Version', 'registry/2.0');

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type DataPlaneCredentials, type DataPlaneIdentity } from '../auth/credentials.js';
-import { grant } from '../auth/permissions.js';
+import { catalogPatterns, grant } from '../auth/permissions.js';
 import { parseScopes } from '../auth/scope.js';
 import type { TokenService } from '../auth/tokens.js';
 import { OciError } from '../errors/oci.js';
@@ -29,7 +29,10 @@ export function registerTokenRoutes(
     if (!settings) throw new OciError('UNAUTHORIZED', 'no such registry');
     const asked = parseScopes(scopes);
     const access = grant(identity.permissions, asked);
-    const issued = await tokens.issueAccess(settings.loginServer, identity.ref, access, asked);
+    const catalog = access.some((a) => a.type === 'registry' && a.actions.includes('*'))
+      ? catalogPatterns(identity.permissions)
+      : undefined;
+    const issued = await tokens.issueAccess(settings.loginServer, identity.ref, access, asked, catalog);
     const refresh =
       offline && identity.ref.kind !== 'anonymous'
         ? await tokens.issueRefresh(settings.loginServer, identity.ref)

@@ -274,3 +274,31 @@ test('concurrent PATCHes of one scope map all succeed (retried on a version conf
   const shown = await api('GET', `/api/registries/${reg}/scopeMaps/${name}`);
   assert.ok(['one', 'two', 'three'].includes(shown.body.properties.description as string));
 });
+
+test('a token with metadata/read sees only its repositories in the catalog, with Basic and with a token', async () => {
+  const { name, password } = await tokenWith([
+    'repositories/team/*/metadata/read',
+    'repositories/app/content/read',
+  ]);
+  const basicList = await dataPlane(berth, reg, 'GET', '/v2/_catalog', {
+    headers: { Authorization: basic(name, password) },
+  });
+  assert.equal(basicList.status, 200, basicList.body.toString());
+  assert.deepEqual(JSON.parse(basicList.body.toString()), { repositories: ['team/one', 'team/two'] });
+  const token = await fetchToken(berth, reg, name, password, ['registry:catalog:*']);
+  const paged = await dataPlane(berth, reg, 'GET', '/v2/_catalog?n=1', {
+    headers: { Authorization: bearerToken(token.token) },
+  });
+  assert.deepEqual(JSON.parse(paged.body.toString()), { repositories: ['team/one'] });
+  assert.match(String(paged.headers.link), /last=team%2Fone/);
+  const rest = await dataPlane(berth, reg, 'GET', '/v2/_catalog?n=1&last=team%2Fone', {
+    headers: { Authorization: bearerToken(token.token) },
+  });
+  assert.deepEqual(JSON.parse(rest.body.toString()), { repositories: ['team/two'] });
+  assert.equal(rest.headers.link, undefined);
+  // The owner still sees everything.
+  const all = JSON.parse((await dataPlane(berth, reg, 'GET', '/v2/_catalog')).body.toString()) as {
+    repositories: string[];
+  };
+  assert.ok(all.repositories.includes('app') && all.repositories.includes('other'));
+});

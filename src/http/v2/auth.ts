@@ -5,7 +5,7 @@ import {
   type RegistryAuthSettings,
 } from '../../auth/credentials.js';
 import { API_KEY_PREFIX } from '../../auth/identities.js';
-import { allowedActions, allowsEverywhere } from '../../auth/permissions.js';
+import { allowedActions, allowsEverywhere, catalogPatterns } from '../../auth/permissions.js';
 import { covers, formatScope, type ResourceAccess } from '../../auth/scope.js';
 import { InvalidTokenError, type TokenService } from '../../auth/tokens.js';
 import { OciError } from '../../errors/oci.js';
@@ -15,6 +15,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** A trusted service's identity the network guard let through on the bypass (it alone is used). */
     bypassIdentity: DataPlaneIdentity | undefined;
+    /** The repositories `/v2/_catalog` may list for this caller (scope map patterns); undefined: all. */
+    catalogFilter: string[] | undefined;
   }
 }
 
@@ -100,6 +102,8 @@ export class DataPlaneAuth {
         { registry, identity: caller.identity.ref.name, required: formatScope(r) },
       );
     }
+    if (route.kind === 'catalog')
+      request.catalogFilter = caller.granted ? caller.catalog : catalogPatterns(caller.identity.permissions);
     if (required.mount && !this.mayMount(caller, required.mount.from)) {
       // The spec lets a registry answer a mount it will not do with a plain upload session (202).
       query.delete('mount');
@@ -145,6 +149,7 @@ export class DataPlaneAuth {
           },
           granted: verified.access,
           asked: verified.asked,
+          catalog: verified.catalog,
         };
       } catch (error) {
         if (!(error instanceof InvalidTokenError)) throw error;
@@ -189,6 +194,8 @@ interface Caller {
   granted?: ResourceAccess[];
   /** What the token's request asked for. */
   asked?: ResourceAccess[] | undefined;
+  /** The token's catalog patterns. */
+  catalog?: string[] | undefined;
 }
 
 /** `Bearer realm="<scheme>://<host>/oauth2/token",service="<loginServer>",scope="…"`. */

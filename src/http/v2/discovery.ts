@@ -1,3 +1,4 @@
+import { patternMatches } from '../../auth/permissions.js';
 import { OciError } from '../../errors/oci.js';
 import type { V2Context } from './context.js';
 
@@ -20,15 +21,43 @@ export async function listTags(ctx: V2Context): Promise<void> {
     .send(JSON.stringify({ name: ctx.repository, tags }));
 }
 
-/** `GET /v2/_catalog?n=&last=` */
+/** Pages of the store a filtered catalog page reads at most, so a sparse filter stays bounded. */
+const MAX_FILTERED_SCANS = 20;
+
+/** `GET /v2/_catalog?n=&last=`; a scope-map token sees only the repositories it may read metadata of. */
 export async function listCatalog(ctx: V2Context): Promise<void> {
   const page = pageOf(ctx.query, MAX_PAGE_SIZE);
+  const filter = ctx.request.catalogFilter;
+  const { repositories, more, next } =
+    filter === undefined ? await unfilteredPage(ctx, page) : await filteredPage(ctx, page, filter);
+  if (more) ctx.reply.header('Link', nextLink('/v2/_catalog', page.limit, next!));
+  ctx.reply.code(200).header('Content-Type', 'application/json').send(JSON.stringify({ repositories }));
+}
+
+async function unfilteredPage(ctx: V2Context, page: { last?: string; limit: number }) {
   const repositories =
     page.limit === 0 ? [] : await ctx.service.listRepositories(ctx.registry, page.last, page.limit + 1);
   const more = repositories.length > page.limit;
   if (more) repositories.length = page.limit;
-  if (more) ctx.reply.header('Link', nextLink('/v2/_catalog', page.limit, repositories.at(-1)!));
-  ctx.reply.code(200).header('Content-Type', 'application/json').send(JSON.stringify({ repositories }));
+  return { repositories, more, next: repositories.at(-1) };
+}
+
+async function filteredPage(ctx: V2Context, page: { last?: string; limit: number }, patterns: string[]) {
+  const repositories: string[] = [];
+  let last = page.last;
+  if (page.limit === 0 || patterns.length === 0) return { repositories, more: false, next: undefined };
+  for (let scan = 0; scan < MAX_FILTERED_SCANS; scan++) {
+    const batch = await ctx.service.listRepositories(ctx.registry, last, MAX_PAGE_SIZE);
+    for (const name of batch) {
+      if (!patterns.some((p) => patternMatches(p, name))) continue;
+      if (repositories.length === page.limit) return { repositories, more: true, next: repositories.at(-1) };
+      repositories.push(name);
+    }
+    if (batch.length < MAX_PAGE_SIZE) return { repositories, more: false, next: undefined };
+    last = batch.at(-1);
+  }
+  // Scanned as far as one request may: the Link lets the client go on from where this stopped.
+  return { repositories, more: true, next: last };
 }
 
 function pageOf(query: URLSearchParams, defaultLimit: number | undefined): { last?: string; limit: number } {
