@@ -110,7 +110,8 @@ export async function load(
   };
 }
 
-async function pushSmallBlob(target: Target, repository: string, content: Buffer): Promise<string> {
+/** Pushes one blob (POST, then PUT ?digest=) and returns its digest. */
+export async function pushSmallBlob(target: Target, repository: string, content: Buffer): Promise<string> {
   const digest = `sha256:${createHash('sha256').update(content).digest('hex')}`;
   const opened = await send(`${target.url}/v2/${repository}/blobs/uploads/`, {
     method: 'POST',

@@ -36,6 +36,8 @@ export async function startBerthProcess(
   root: string,
   workDir: string,
   nodeArgs: string[] = [],
+  /** A configuration file for Berth (settings without an environment variable). */
+  configFile = '',
 ): Promise<Target> {
   const [port, managementPort] = [await freePort(), await freePort()];
   const dataDir = join(workDir, 'data');
@@ -49,7 +51,7 @@ export async function startBerthProcess(
       BERTH_MANAGEMENT_LISTEN: `127.0.0.1:${managementPort}`,
       BERTH_DATA_DIR: dataDir,
       BERTH_LOG_LEVEL: 'warn',
-      BERTH_CONFIG: '',
+      BERTH_CONFIG: configFile,
       // Chosen here so Berth does not print a generated owner password on first start.
       BERTH_ADMIN_PASSWORD: adminPassword,
     },
