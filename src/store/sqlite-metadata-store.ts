@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS blob_links (
   registry TEXT NOT NULL,
   repository TEXT NOT NULL,
   digest TEXT NOT NULL,
+  linked_at INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (registry, repository, digest)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS manifests (
@@ -71,6 +72,9 @@ CREATE TABLE IF NOT EXISTS uploads (
 CREATE INDEX IF NOT EXISTS uploads_by_age ON uploads (updated_at);
 `;
 
+/** Added after the first release: created after the migration, because the column may be new. */
+const LINK_INDEX = 'CREATE INDEX IF NOT EXISTS blob_links_by_digest ON blob_links (registry, digest);';
+
 interface ManifestRow {
   digest: string;
   media_type: string;
@@ -98,6 +102,7 @@ export class SqliteMetadataStore implements MetadataStore {
 
   constructor(path: string) {
     this.db = openSqlite(path, SCHEMA);
+    addLinkTimes(this.db);
     const db = this.db;
     this.stmt = {
       getRegistry: db.prepare('SELECT name, created_at, properties FROM registries WHERE name = ?'),
@@ -152,11 +157,19 @@ export class SqliteMetadataStore implements MetadataStore {
       insertBlob: db.prepare(
         'INSERT INTO blobs (registry, digest, size, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
       ),
+      // A link's time is refreshed by every push or mount: garbage collection's grace period counts
+      // from the last time a client put the blob there, not from when it first arrived.
       insertLink: db.prepare(
-        'INSERT INTO blob_links (registry, repository, digest) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
+        `INSERT INTO blob_links (registry, repository, digest, linked_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT DO UPDATE SET linked_at = excluded.linked_at`,
       ),
       deleteLink: db.prepare('DELETE FROM blob_links WHERE registry = ? AND repository = ? AND digest = ?'),
-      findBlob: db.prepare('SELECT size FROM blobs WHERE registry = ? AND digest = ?'),
+      // Only a blob some repository still links is known registry-wide: an unlinked one is deleted for
+      // clients at once, even before garbage collection removes its bytes.
+      findBlob: db.prepare(
+        `SELECT size FROM blobs b WHERE registry = ? AND digest = ?
+         AND EXISTS (SELECT 1 FROM blob_links l WHERE l.registry = b.registry AND l.digest = b.digest)`,
+      ),
       insertUpload: db.prepare(
         'INSERT INTO uploads (registry, id, repository, offset, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)',
       ),
@@ -294,9 +307,15 @@ export class SqliteMetadataStore implements MetadataStore {
     repository: string,
     manifest: ManifestRecord,
     tag?: string,
-  ): Promise<void> {
+    blobs: readonly string[] = [],
+  ): Promise<string | undefined> {
     const now = Date.now();
-    this.db.transaction(() => {
+    return this.db.transaction(() => {
+      // Re-checked inside the write transaction: garbage collection drops links in transactions of its
+      // own, so a link seen before this one began may be gone now (see src/registry/gc.ts).
+      for (const digest of blobs) {
+        if (this.stmt.linkedBlob.get(registry, repository, digest) === undefined) return digest;
+      }
       this.stmt.insertRepo.run(registry, repository, now);
       this.stmt.insertManifest.run(
         registry,
@@ -311,6 +330,7 @@ export class SqliteMetadataStore implements MetadataStore {
         now,
       );
       if (tag !== undefined) this.stmt.upsertTag.run(registry, repository, tag, manifest.digest, now);
+      return undefined;
     })();
   }
 
@@ -364,7 +384,7 @@ export class SqliteMetadataStore implements MetadataStore {
     this.db.transaction(() => {
       this.stmt.insertRepo.run(registry, repository, now);
       this.stmt.insertBlob.run(registry, digest, size, now);
-      this.stmt.insertLink.run(registry, repository, digest);
+      this.stmt.insertLink.run(registry, repository, digest, now);
     })();
   }
 
@@ -375,7 +395,8 @@ export class SqliteMetadataStore implements MetadataStore {
   async registryUsage(registry: string): Promise<{ storageBytes: number }> {
     const row = this.db
       .prepare(
-        `SELECT (SELECT COALESCE(SUM(size), 0) FROM blobs WHERE registry = ?)
+        `SELECT (SELECT COALESCE(SUM(size), 0) FROM blobs b WHERE registry = ?
+                 AND EXISTS (SELECT 1 FROM blob_links l WHERE l.registry = b.registry AND l.digest = b.digest))
               + (SELECT COALESCE(SUM(size), 0) FROM manifests WHERE registry = ?) AS bytes`,
       )
       .get(registry, registry) as { bytes: number };
@@ -428,6 +449,14 @@ export class SqliteMetadataStore implements MetadataStore {
   private emit(event: ChangeEvent): void {
     this.events.emit('change', event);
   }
+}
+
+/** Databases from before garbage collection lack `blob_links.linked_at`; their links count as old. */
+function addLinkTimes(db: Database.Database): void {
+  const columns = db.prepare('PRAGMA table_info(blob_links)').all() as { name: string }[];
+  if (!columns.some((c) => c.name === 'linked_at'))
+    db.exec('ALTER TABLE blob_links ADD COLUMN linked_at INTEGER NOT NULL DEFAULT 0');
+  db.exec(LINK_INDEX);
 }
 
 interface RegistryRow {
