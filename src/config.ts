@@ -32,6 +32,13 @@ export interface BerthConfig {
     automaticContentDiscovery: boolean;
     uploadTtlSeconds: number;
   };
+  /** Garbage collection and retention (src/registry/gc.ts). */
+  gc: {
+    /** A pushed blob no manifest references yet is kept at least this long. */
+    graceSeconds: number;
+    /** Every registry is collected this often; 0 turns scheduled runs off. */
+    intervalSeconds: number;
+  };
 }
 
 export const DEFAULT_CONFIG: BerthConfig = {
@@ -51,6 +58,7 @@ export const DEFAULT_CONFIG: BerthConfig = {
     automaticContentDiscovery: true,
     uploadTtlSeconds: 24 * 60 * 60,
   },
+  gc: { graceSeconds: 3600, intervalSeconds: 24 * 60 * 60 },
 };
 
 /** A configuration value that cannot be used; start-up stops with this message. */
@@ -79,9 +87,10 @@ function mergeFile(config: BerthConfig, file: string): void {
   }
   if (typeof parsed !== 'object' || parsed === null)
     throw new ConfigError(`config file ${file} must hold a JSON object`);
-  const { registry, skus, ...rest } = parsed as Partial<BerthConfig>;
+  const { registry, skus, gc, ...rest } = parsed as Partial<BerthConfig>;
   Object.assign(config, rest);
   if (registry) Object.assign(config.registry, registry);
+  if (gc) Object.assign(config.gc, gc);
   if (skus) {
     for (const [name, plan] of Object.entries(skus)) {
       const current = (config.skus as Record<string, SkuPlans[SkuName] | undefined>)[name];
@@ -130,6 +139,8 @@ function applyEnv(config: BerthConfig, env: NodeJS.ProcessEnv): void {
   config.proxyProtocol = bool('BERTH_PROXY_PROTOCOL') ?? config.proxyProtocol;
   config.registry.maxManifestBytes = int('BERTH_MAX_MANIFEST_BYTES') ?? config.registry.maxManifestBytes;
   config.registry.uploadTtlSeconds = int('BERTH_UPLOAD_TTL_SECONDS') ?? config.registry.uploadTtlSeconds;
+  config.gc.graceSeconds = int('BERTH_GC_GRACE_SECONDS') ?? config.gc.graceSeconds;
+  config.gc.intervalSeconds = int('BERTH_GC_INTERVAL_SECONDS') ?? config.gc.intervalSeconds;
   config.registry.deleteEnabled = bool('BERTH_DELETE_ENABLED') ?? config.registry.deleteEnabled;
   config.registry.automaticContentDiscovery =
     bool('BERTH_AUTOMATIC_CONTENT_DISCOVERY') ?? config.registry.automaticContentDiscovery;
@@ -150,6 +161,10 @@ function validate(config: BerthConfig): void {
   } catch (error) {
     if (error instanceof InvalidIpRuleError) throw new ConfigError(`trustedProxies: ${error.message}`);
     throw error;
+  }
+  for (const key of ['graceSeconds', 'intervalSeconds'] as const) {
+    if (!Number.isInteger(config.gc[key]) || config.gc[key] < 0)
+      throw new ConfigError(`gc.${key} must be a whole number of seconds`);
   }
   if (config.registry.maxManifestBytes < 1024)
     throw new ConfigError('registry.maxManifestBytes must be at least 1024');

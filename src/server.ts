@@ -15,8 +15,11 @@ import { RegistryManager } from './management/registries.js';
 import { defaultSettings } from './management/registry-model.js';
 import { compileIpRules } from './network/index.js';
 import { RegistryDirectory } from './registry/directory.js';
+import { GarbageCollector, GcScheduler } from './registry/gc.js';
 import { RegistryService } from './registry/service.js';
 import { FsBlobStore } from './store/fs-blob-store.js';
+import type { GcStore } from './store/gc-types.js';
+import { SqliteGcStore } from './store/sqlite-gc-store.js';
 import { SqliteManagementStore } from './store/sqlite-management-store.js';
 import { SqliteMetadataStore } from './store/sqlite-metadata-store.js';
 import type { BlobStore, MetadataStore } from './store/types.js';
@@ -35,6 +38,8 @@ export interface RunningBerth {
   registries: RegistryManager;
   identities: IdentityService;
   access: NetworkAccessService;
+  gc: GarbageCollector;
+  gcStore: GcStore;
   logger: Logger;
   close(): Promise<void>;
 }
@@ -45,8 +50,13 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
   mkdirSync(config.dataDir, { recursive: true });
   const meta = new SqliteMetadataStore(join(config.dataDir, 'metadata.db'));
   const management = new SqliteManagementStore(join(config.dataDir, 'metadata.db'));
+  const gcStore = new SqliteGcStore(join(config.dataDir, 'metadata.db'));
   const blobs = new FsBlobStore(join(config.dataDir, 'blobs'));
-  const cleanups: (() => Promise<void> | void)[] = [() => meta.close(), () => management.close()];
+  const cleanups: (() => Promise<void> | void)[] = [
+    () => meta.close(),
+    () => management.close(),
+    () => gcStore.close(),
+  ];
   const closeAll = async () => {
     for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
   };
@@ -85,6 +95,25 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
       uploadTtlMs: config.registry.uploadTtlSeconds * 1000,
       storageQuota: (registry) => registries.storageQuota(registry),
     });
+    const gc = new GarbageCollector(
+      meta,
+      gcStore,
+      blobs,
+      service.locks,
+      { graceMs: config.gc.graceSeconds * 1000 },
+      log,
+    );
+    const gcScheduler = new GcScheduler(gc, meta, config.gc.intervalSeconds * 1000, log);
+    gcScheduler.start();
+    cleanups.push(() => gcScheduler.stop());
+    // A registry deleted and created again under its name starts without the old one's runs and policy.
+    const forgetDeleted = meta.onChange((event) => {
+      void meta
+        .getRegistry(event.registry)
+        .then((record) => (record ? undefined : gcStore.deleteRegistryRecords(event.registry)))
+        .catch((err: unknown) => log.error({ err }, 'forgetting a deleted registry failed'));
+    });
+    cleanups.push(forgetDeleted);
     const access = new NetworkAccessService(meta, management, log);
     access.start();
     cleanups.push(() => access.stop());
@@ -139,6 +168,7 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
       trustedProxies,
       dataEndpoints: urls,
       logger: log,
+      operations: { gc, gcStore },
     });
     cleanups.push(() => api.close());
     const managementUrl = await listen(api, config.managementListen, 'http');
@@ -162,6 +192,8 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
       registries,
       identities,
       access,
+      gc,
+      gcStore,
       logger: log,
       close: closeAll,
     };

@@ -8,6 +8,7 @@ import type { PrivateEndpointManager } from '../management/private-endpoints.js'
 import type { RegistryManager } from '../management/registries.js';
 import type { IpMatcher } from '../network/index.js';
 import type { DenialAuditStore, MetadataStore, RoleName } from '../store/types.js';
+import { registerGcRoutes, type GcRouteDeps } from './management/gc.js';
 import { registerIdentityRoutes } from './management/identities.js';
 import { registerNetworkRoutes } from './management/network.js';
 import { buildOpenApi, type RouteDoc } from './management/openapi.js';
@@ -40,7 +41,11 @@ export interface ManagementContext {
   registryFor: (principal: Principal, name: string, role: RoleName) => Promise<string>;
 }
 
-export type ManagementDeps = Omit<ManagementContext, 'route' | 'registryFor'> & { logger: Logger };
+export type ManagementDeps = Omit<ManagementContext, 'route' | 'registryFor'> & {
+  logger: Logger;
+  /** Garbage collection and retention; their routes are absent without it. */
+  operations?: GcRouteDeps;
+};
 
 /** Builds the management API (`/api/...`): ARM-shaped JSON, authenticated, role-checked. */
 export function buildManagementApi(deps: ManagementDeps): FastifyInstance {
@@ -100,6 +105,7 @@ export function buildManagementApi(deps: ManagementDeps): FastifyInstance {
   registerRepositoryRoutes(ctx);
   registerNetworkRoutes(ctx);
   registerIdentityRoutes(ctx);
+  if (deps.operations) registerGcRoutes(ctx, deps.operations);
 
   // Registered like every other route so the document lists itself; built once, after all routes.
   let openapi: ReturnType<typeof buildOpenApi> | undefined;
