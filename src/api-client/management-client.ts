@@ -129,6 +129,29 @@ export class ManagementClient {
     await this.request('DELETE', `${repositoryPath(name, repository)}/tags/${encodeURIComponent(tag)}`);
   }
 
+  /** `POST /api/registries/{name}/gcRuns`: garbage collection now (or, dry, what it would remove). */
+  runGc(name: string, dryRun: boolean): Promise<Record<string, unknown>> {
+    return this.request('POST', `${registryPath(name)}/gcRuns`, { body: { dryRun } });
+  }
+
+  /** `GET /api/registries/{name}/gcRuns` */
+  listGcRuns(name: string): Promise<{ value: Record<string, unknown>[]; totalBytesReclaimed: number }> {
+    return this.request('GET', `${registryPath(name)}/gcRuns`);
+  }
+
+  /** `GET /api/registries/{name}/retentionPolicy` */
+  getRetentionPolicy(name: string): Promise<Record<string, unknown>> {
+    return this.request('GET', `${registryPath(name)}/retentionPolicy`);
+  }
+
+  /** `PATCH /api/registries/{name}/retentionPolicy` */
+  updateRetentionPolicy(
+    name: string,
+    body: { days?: number; status?: string; type?: string },
+  ): Promise<Record<string, unknown>> {
+    return this.request('PATCH', `${registryPath(name)}/retentionPolicy`, { body });
+  }
+
   /** `POST /api/registries/{name}/checkNetworkAccess` */
   checkNetworkAccess(name: string, ip: string): Promise<NetworkAccessCheck> {
     return this.request('POST', `${registryPath(name)}/checkNetworkAccess`, { body: { ip } });

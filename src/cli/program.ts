@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { registerAuditCommands } from './commands/audit.js';
 import { registerCheckHealthCommand } from './commands/check-health.js';
 import { registerCredentialCommands } from './commands/credential.js';
+import { registerGcCommands } from './commands/gc.js';
 import { registerLoginCommands } from './commands/login.js';
 import { registerNetworkRuleCommands } from './commands/network-rule.js';
 import { registerPrivateEndpointConnectionCommands } from './commands/private-endpoint-connection.js';
@@ -40,6 +41,7 @@ Run 'berth <command> --help' for a command's options.`,
   registerNetworkRuleCommands(program, deps);
   registerPrivateEndpointConnectionCommands(program, deps);
   registerAuditCommands(program, deps);
+  registerGcCommands(program, deps);
   addGlobalOptions(program);
   return program;
 }
