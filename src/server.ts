@@ -7,6 +7,8 @@ import { parseListen, type BerthConfig } from './config.js';
 import { buildDataPlane } from './http/data-plane.js';
 import { NetworkGuard } from './http/guard.js';
 import { buildManagementApi } from './http/management-api.js';
+import { BerthMetrics, timedStore } from './http/metrics.js';
+import { accessLogObserver, metricsObserver, registerHealthRoutes } from './http/observe.js';
 import { PrivateEndpointListeners } from './http/private-endpoint-listeners.js';
 import { proxyProtocolServerFactory } from './http/proxy-protocol-server.js';
 import { NetworkAccessService, type EntryPoint } from './management/network-access.js';
@@ -48,15 +50,25 @@ export interface RunningBerth {
 export async function startBerth(config: BerthConfig, logger?: Logger): Promise<RunningBerth> {
   const log = logger ?? pino({ level: config.logLevel, base: { service: 'berth' } });
   mkdirSync(config.dataDir, { recursive: true });
-  const meta = new SqliteMetadataStore(join(config.dataDir, 'metadata.db'));
-  const management = new SqliteManagementStore(join(config.dataDir, 'metadata.db'));
+  const metrics = new BerthMetrics(() => gcStore.countUploads());
+  const meta = timedStore(new SqliteMetadataStore(join(config.dataDir, 'metadata.db')), 'metadata', metrics);
+  // After the metadata store: it reads the registry tables that store creates.
   const gcStore = new SqliteGcStore(join(config.dataDir, 'metadata.db'));
-  const blobs = new FsBlobStore(join(config.dataDir, 'blobs'));
+  const management = new SqliteManagementStore(join(config.dataDir, 'metadata.db'));
+  const blobs = timedStore(new FsBlobStore(join(config.dataDir, 'blobs')), 'blobs', metrics);
   const cleanups: (() => Promise<void> | void)[] = [
+    () => metrics.close(),
     () => meta.close(),
     () => management.close(),
     () => gcStore.close(),
   ];
+  /** `/readyz`: every store answers. */
+  const ready = async () => {
+    await gcStore.ping();
+    await meta.getRegistry(config.defaultRegistry);
+    await management.countIdentities();
+    await blobs.stat(config.defaultRegistry, `sha256:${'0'.repeat(64)}`);
+  };
   const closeAll = async () => {
     for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
   };
@@ -103,6 +115,12 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
       { graceMs: config.gc.graceSeconds * 1000 },
       log,
     );
+    gc.onRun((report) => {
+      if (report.dryRun) return;
+      metrics.gcRuns.inc({ registry: report.registry, status: report.status });
+      metrics.gcBlobs.inc({ registry: report.registry }, report.blobsDeleted);
+      metrics.gcBytes.inc({ registry: report.registry }, report.bytesReclaimed);
+    });
     const gcScheduler = new GcScheduler(gc, meta, config.gc.intervalSeconds * 1000, log);
     gcScheduler.start();
     cleanups.push(() => gcScheduler.stop());
@@ -129,6 +147,8 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
         directory,
         logger: log,
         guard,
+        observers: [metricsObserver(metrics), accessLogObserver(log.child({ component: 'access' }))],
+        ready,
         ...(fixedRegistry ? { fixedRegistry } : {}),
         ...(https ? { https } : {}),
         ...(config.proxyProtocol && entry.kind === 'public'
@@ -169,6 +189,11 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
       dataEndpoints: urls,
       logger: log,
       operations: { gc, gcStore },
+    });
+    registerHealthRoutes(api, ready);
+    api.get('/metrics', async (_request, reply) => {
+      const scrape = await metrics.scrape();
+      return reply.type(scrape.contentType).send(scrape.body);
     });
     cleanups.push(() => api.close());
     const managementUrl = await listen(api, config.managementListen, 'http');

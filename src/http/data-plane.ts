@@ -20,6 +20,7 @@ import { parseV2Path, type V2Route } from './v2/routes.js';
 import { sendOciError } from './errors.js';
 import { closeIdleConnectionsWhileClosing } from './graceful-close.js';
 import type { NetworkGuard } from './guard.js';
+import { isHealthProbe, observeRequests, registerHealthRoutes, type RequestObserver } from './observe.js';
 
 export interface DataPlaneOptions {
   service: RegistryService;
@@ -33,6 +34,10 @@ export interface DataPlaneOptions {
   https?: { key: Buffer; cert: Buffer };
   /** Wraps the HTTP server's connections, e.g. to read a PROXY protocol header first. */
   serverFactory?: FastifyServerOptions['serverFactory'];
+  /** Receive every finished request (metrics, access log, webhooks). */
+  observers?: RequestObserver[];
+  /** `/readyz`: resolves when the stores answer. */
+  ready?: () => Promise<void>;
 }
 
 declare module 'fastify' {
@@ -54,6 +59,8 @@ export function buildDataPlane(options: DataPlaneOptions): FastifyInstance {
   const serverOptions: FastifyServerOptions & { https?: { key: Buffer; cert: Buffer } } = {
     loggerInstance: options.logger,
     exposeHeadRoutes: false,
+    // The access log (src/http/observe.ts) writes one line per request instead of fastify's two.
+    disableRequestLogging: true,
     // Node's default 5 s keep-alive is shorter than most clients' idle pools; avoid racing them.
     keepAliveTimeout: 65_000,
     // Uploads of large layers take as long as they take; timeouts apply to idle sockets only.
@@ -95,8 +102,13 @@ export function buildDataPlane(options: DataPlaneOptions): FastifyInstance {
   app.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined));
   app.decorateRequest('registry', '');
   app.decorateRequest('clientAddress', undefined);
+  app.decorateRequest('networkDenial', undefined);
+  observeRequests(app, options.observers ?? []);
+  registerHealthRoutes(app, options.ready ?? (async () => undefined));
 
   app.addHook('onRequest', async (request, reply) => {
+    // Health probes are answered whatever the network rules say, and say nothing about registries.
+    if (isHealthProbe(request)) return;
     reply.header('Docker-Distribution-API-Version', 'registry/2.0');
     await admit(request);
   });
