@@ -94,7 +94,11 @@ interface UploadRow {
   updated_at: number;
 }
 
-/** The embedded metadata store: one SQLite file, WAL mode, every statement prepared once. */
+/**
+ * The embedded metadata store: one SQLite file, WAL mode, every statement prepared once. Transactions
+ * are IMMEDIATE: another process (an online backup) may write to the file, and a transaction that read
+ * first could not then take the write lock without failing with SQLITE_BUSY.
+ */
 export class SqliteMetadataStore implements MetadataStore {
   private readonly db: Database.Database;
   private readonly events = new EventEmitter();
@@ -208,12 +212,14 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async deleteRegistry(name: string): Promise<boolean> {
-    const removed = this.db.transaction(() => {
-      for (const table of ['repositories', 'blobs', 'blob_links', 'manifests', 'tags', 'uploads']) {
-        this.db.prepare(`DELETE FROM ${table} WHERE registry = ?`).run(name);
-      }
-      return this.db.prepare('DELETE FROM registries WHERE name = ?').run(name).changes > 0;
-    })();
+    const removed = this.db
+      .transaction(() => {
+        for (const table of ['repositories', 'blobs', 'blob_links', 'manifests', 'tags', 'uploads']) {
+          this.db.prepare(`DELETE FROM ${table} WHERE registry = ?`).run(name);
+        }
+        return this.db.prepare('DELETE FROM registries WHERE name = ?').run(name).changes > 0;
+      })
+      .immediate();
     if (removed) this.emit({ kind: 'registry', registry: name });
     return removed;
   }
@@ -255,17 +261,20 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async deleteRepository(registry: string, repository: string): Promise<boolean> {
-    return this.db.transaction(() => {
-      for (const table of ['tags', 'manifests', 'blob_links']) {
-        this.db
-          .prepare(`DELETE FROM ${table} WHERE registry = ? AND repository = ?`)
-          .run(registry, repository);
-      }
-      return (
-        this.db.prepare('DELETE FROM repositories WHERE registry = ? AND name = ?').run(registry, repository)
-          .changes > 0
-      );
-    })();
+    return this.db
+      .transaction(() => {
+        for (const table of ['tags', 'manifests', 'blob_links']) {
+          this.db
+            .prepare(`DELETE FROM ${table} WHERE registry = ? AND repository = ?`)
+            .run(registry, repository);
+        }
+        return (
+          this.db
+            .prepare('DELETE FROM repositories WHERE registry = ? AND name = ?')
+            .run(registry, repository).changes > 0
+        );
+      })
+      .immediate();
   }
 
   async resolveTag(registry: string, repository: string, tag: string): Promise<string | undefined> {
@@ -310,36 +319,40 @@ export class SqliteMetadataStore implements MetadataStore {
     blobs: readonly string[] = [],
   ): Promise<string | undefined> {
     const now = Date.now();
-    return this.db.transaction(() => {
-      // Re-checked inside the write transaction: garbage collection drops links in transactions of its
-      // own, so a link seen before this one began may be gone now (see src/registry/gc.ts).
-      for (const digest of blobs) {
-        if (this.stmt.linkedBlob.get(registry, repository, digest) === undefined) return digest;
-      }
-      this.stmt.insertRepo.run(registry, repository, now);
-      this.stmt.insertManifest.run(
-        registry,
-        repository,
-        manifest.digest,
-        manifest.mediaType,
-        manifest.size,
-        manifest.content,
-        manifest.subject ?? null,
-        manifest.artifactType ?? null,
-        manifest.annotations ? JSON.stringify(manifest.annotations) : null,
-        now,
-      );
-      if (tag !== undefined) this.stmt.upsertTag.run(registry, repository, tag, manifest.digest, now);
-      return undefined;
-    })();
+    return this.db
+      .transaction(() => {
+        // Re-checked inside the write transaction: garbage collection drops links in transactions of its
+        // own, so a link seen before this one began may be gone now (see src/registry/gc.ts).
+        for (const digest of blobs) {
+          if (this.stmt.linkedBlob.get(registry, repository, digest) === undefined) return digest;
+        }
+        this.stmt.insertRepo.run(registry, repository, now);
+        this.stmt.insertManifest.run(
+          registry,
+          repository,
+          manifest.digest,
+          manifest.mediaType,
+          manifest.size,
+          manifest.content,
+          manifest.subject ?? null,
+          manifest.artifactType ?? null,
+          manifest.annotations ? JSON.stringify(manifest.annotations) : null,
+          now,
+        );
+        if (tag !== undefined) this.stmt.upsertTag.run(registry, repository, tag, manifest.digest, now);
+        return undefined;
+      })
+      .immediate();
   }
 
   async deleteManifest(registry: string, repository: string, digest: string): Promise<boolean> {
-    return this.db.transaction(() => {
-      const removed = this.stmt.deleteManifest.run(registry, repository, digest).changes > 0;
-      if (removed) this.stmt.deleteTagsOf.run(registry, repository, digest);
-      return removed;
-    })();
+    return this.db
+      .transaction(() => {
+        const removed = this.stmt.deleteManifest.run(registry, repository, digest).changes > 0;
+        if (removed) this.stmt.deleteTagsOf.run(registry, repository, digest);
+        return removed;
+      })
+      .immediate();
   }
 
   async listReferrers(
@@ -381,11 +394,13 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async linkBlob(registry: string, repository: string, digest: string, size: number): Promise<void> {
     const now = Date.now();
-    this.db.transaction(() => {
-      this.stmt.insertRepo.run(registry, repository, now);
-      this.stmt.insertBlob.run(registry, digest, size, now);
-      this.stmt.insertLink.run(registry, repository, digest, now);
-    })();
+    this.db
+      .transaction(() => {
+        this.stmt.insertRepo.run(registry, repository, now);
+        this.stmt.insertBlob.run(registry, digest, size, now);
+        this.stmt.insertLink.run(registry, repository, digest, now);
+      })
+      .immediate();
   }
 
   async unlinkBlob(registry: string, repository: string, digest: string): Promise<boolean> {
