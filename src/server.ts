@@ -18,6 +18,10 @@ import { defaultSettings } from './management/registry-model.js';
 import { compileIpRules } from './network/index.js';
 import { RegistryDirectory } from './registry/directory.js';
 import { GarbageCollector, GcScheduler } from './registry/gc.js';
+import { WebhookDispatcher, DEFAULT_DELIVERY_OPTIONS } from './management/webhook-delivery.js';
+import { WebhookService } from './management/webhooks.js';
+import { DenialEvents, webhookObserver } from './http/webhook-events.js';
+import { SqliteWebhookStore } from './store/sqlite-webhook-store.js';
 import { RegistryService } from './registry/service.js';
 import { FsBlobStore } from './store/fs-blob-store.js';
 import type { GcStore } from './store/gc-types.js';
@@ -55,12 +59,14 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
   // After the metadata store: it reads the registry tables that store creates.
   const gcStore = new SqliteGcStore(join(config.dataDir, 'metadata.db'));
   const management = new SqliteManagementStore(join(config.dataDir, 'metadata.db'));
+  const webhookStore = new SqliteWebhookStore(join(config.dataDir, 'metadata.db'));
   const blobs = timedStore(new FsBlobStore(join(config.dataDir, 'blobs')), 'blobs', metrics);
   const cleanups: (() => Promise<void> | void)[] = [
     () => metrics.close(),
     () => meta.close(),
     () => management.close(),
     () => gcStore.close(),
+    () => webhookStore.close(),
   ];
   /** `/readyz`: every store answers. */
   const ready = async () => {
@@ -124,11 +130,30 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
     const gcScheduler = new GcScheduler(gc, meta, config.gc.intervalSeconds * 1000, log);
     gcScheduler.start();
     cleanups.push(() => gcScheduler.stop());
-    // A registry deleted and created again under its name starts without the old one's runs and policy.
+    const webhooks = new WebhookService(webhookStore);
+    const dispatcher = new WebhookDispatcher(
+      webhookStore,
+      (registry, name) => webhookStore.getWebhook(registry, name),
+      log.child({ component: 'webhooks' }),
+      { ...DEFAULT_DELIVERY_OPTIONS, retryBaseMs: config.webhooks.retryBaseSeconds * 1000 },
+      (result) => metrics.webhookDeliveries.inc({ result }),
+    );
+    webhooks.onQueued(() => dispatcher.wake());
+    dispatcher.start();
+    cleanups.push(() => dispatcher.stop());
+    const denialEvents = new DenialEvents(webhooks, config.webhooks.networkDeniedWindowSeconds * 1000, log);
+    denialEvents.start();
+    cleanups.push(() => denialEvents.stop());
+    // A registry deleted and created again under its name starts without the old one's runs, policy
+    // and webhooks.
     const forgetDeleted = meta.onChange((event) => {
       void meta
         .getRegistry(event.registry)
-        .then((record) => (record ? undefined : gcStore.deleteRegistryRecords(event.registry)))
+        .then(async (record) => {
+          if (record) return;
+          await gcStore.deleteRegistryRecords(event.registry);
+          await webhooks.forgetRegistry(event.registry);
+        })
         .catch((err: unknown) => log.error({ err }, 'forgetting a deleted registry failed'));
     });
     cleanups.push(forgetDeleted);
@@ -147,7 +172,12 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
         directory,
         logger: log,
         guard,
-        observers: [metricsObserver(metrics), accessLogObserver(log.child({ component: 'access' }))],
+        observers: [
+          metricsObserver(metrics),
+          accessLogObserver(log.child({ component: 'access' })),
+          webhookObserver(webhooks, log),
+          denialEvents.observer(),
+        ],
         ready,
         ...(fixedRegistry ? { fixedRegistry } : {}),
         ...(https ? { https } : {}),
@@ -189,6 +219,7 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
       dataEndpoints: urls,
       logger: log,
       operations: { gc, gcStore },
+      webhooks,
     });
     registerHealthRoutes(api, ready);
     api.get('/metrics', async (_request, reply) => {

@@ -1,4 +1,9 @@
-import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyInstance,
+  type FastifyRequest,
+  type FastifyServerOptions,
+} from 'fastify';
 import type { Logger } from 'pino';
 import { OciError } from '../errors/oci.js';
 import type { RegistryDirectory } from '../registry/directory.js';
@@ -60,7 +65,7 @@ export function buildDataPlane(options: DataPlaneOptions): FastifyInstance {
     loggerInstance: options.logger,
     exposeHeadRoutes: false,
     // The access log (src/http/observe.ts) writes one line per request instead of fastify's two.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     // Node's default 5 s keep-alive is shorter than most clients' idle pools; avoid racing them.
     keepAliveTimeout: 65_000,
     // Uploads of large layers take as long as they take; timeouts apply to idle sockets only.

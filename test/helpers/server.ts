@@ -19,9 +19,10 @@ export interface TestBerth extends RunningBerth {
   stop(): Promise<void>;
 }
 
-export type ConfigOverrides = Partial<Omit<BerthConfig, 'registry' | 'gc'>> & {
+export type ConfigOverrides = Partial<Omit<BerthConfig, 'registry' | 'gc' | 'webhooks'>> & {
   registry?: Partial<BerthConfig['registry']>;
   gc?: Partial<BerthConfig['gc']>;
+  webhooks?: Partial<BerthConfig['webhooks']>;
 };
 
 /** Starts Berth for a test. Pass `dataDir` to reuse one (restart tests). */
@@ -37,6 +38,7 @@ export async function startTestBerth(overrides: ConfigOverrides = {}): Promise<T
     dataDir,
     registry: { ...DEFAULT_CONFIG.registry, ...overrides.registry },
     gc: { ...DEFAULT_CONFIG.gc, ...overrides.gc },
+    webhooks: { ...DEFAULT_CONFIG.webhooks, ...overrides.webhooks },
   };
   const berth = await startBerth(config, pino({ level: config.logLevel }));
   return {
