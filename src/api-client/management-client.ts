@@ -152,6 +152,32 @@ export class ManagementClient {
     return this.request('PATCH', `${registryPath(name)}/retentionPolicy`, { body });
   }
 
+  /** `GET /api/registries/{name}/webhooks` (unwrapped). */
+  async listWebhooks(registry: string): Promise<Record<string, unknown>[]> {
+    return (
+      await this.request<{ value: Record<string, unknown>[] }>('GET', `${registryPath(registry)}/webhooks`)
+    ).value;
+  }
+
+  /** `GET|PUT|PATCH|DELETE /api/registries/{name}/webhooks/{webhook}`. */
+  webhook(
+    method: 'GET' | 'PUT' | 'PATCH' | 'DELETE',
+    registry: string,
+    name: string,
+    properties?: Record<string, unknown>,
+  ): Promise<Record<string, unknown>> {
+    return this.request(method, webhookPath(registry, name), properties ? { body: { properties } } : {});
+  }
+
+  /** `POST /api/registries/{name}/webhooks/{webhook}/ping|listEvents`. */
+  webhookAction(
+    registry: string,
+    name: string,
+    action: 'ping' | 'listEvents',
+  ): Promise<Record<string, unknown>> {
+    return this.request('POST', `${webhookPath(registry, name)}/${action}`);
+  }
+
   /** `POST /api/registries/{name}/checkNetworkAccess` */
   checkNetworkAccess(name: string, ip: string): Promise<NetworkAccessCheck> {
     return this.request('POST', `${registryPath(name)}/checkNetworkAccess`, { body: { ip } });
@@ -279,4 +305,8 @@ function repositoryPath(name: string, repository: string): string {
 
 function connectionPath(name: string, connection: string): string {
   return `${registryPath(name)}/privateEndpointConnections/${encodeURIComponent(connection)}`;
+}
+
+function webhookPath(registry: string, name: string): string {
+  return `${registryPath(registry)}/webhooks/${encodeURIComponent(name)}`;
 }

@@ -8,6 +8,7 @@ import { registerNetworkRuleCommands } from './commands/network-rule.js';
 import { registerPrivateEndpointConnectionCommands } from './commands/private-endpoint-connection.js';
 import { registerRegistryCommands } from './commands/registry.js';
 import { registerRepositoryCommands } from './commands/repository.js';
+import { registerWebhookCommands } from './commands/webhook.js';
 import type { CliDeps } from './context.js';
 import { describeFailure, EXIT } from './errors.js';
 import { addGlobalOptions } from './options.js';
@@ -42,6 +43,7 @@ Run 'berth <command> --help' for a command's options.`,
   registerPrivateEndpointConnectionCommands(program, deps);
   registerAuditCommands(program, deps);
   registerGcCommands(program, deps);
+  registerWebhookCommands(program, deps);
   addGlobalOptions(program);
   return program;
 }
