@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import { openSqlite } from './sqlite.js';
-import type { DeliveryRecord, WebhookRecord, WebhookStore } from './webhook-types.js';
+import type { AttemptOutcome, DeliveryRecord, WebhookRecord, WebhookStore } from './webhook-types.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS webhooks (
@@ -166,15 +166,7 @@ export class SqliteWebhookStore implements WebhookStore {
       .immediate();
   }
 
-  async recordAttempt(
-    id: string,
-    outcome: {
-      status: DeliveryRecord['status'];
-      nextAttemptAt: number;
-      statusCode: number | undefined;
-      error: string | undefined;
-    },
-  ): Promise<void> {
+  async recordAttempt(id: string, outcome: AttemptOutcome): Promise<void> {
     this.db
       .transaction(() => {
         this.stmt.attempt.run({

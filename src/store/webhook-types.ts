@@ -43,6 +43,14 @@ export interface DeliveryRecord {
   updatedAt: Date;
 }
 
+/** What one delivery attempt came to. */
+export interface AttemptOutcome {
+  status: DeliveryRecord['status'];
+  nextAttemptAt: number;
+  statusCode: number | undefined;
+  error: string | undefined;
+}
+
 /** Webhooks and their durable delivery queue (deliveries survive a restart). */
 export interface WebhookStore {
   createWebhook(webhook: WebhookRecord): Promise<boolean>;
@@ -60,15 +68,7 @@ export interface WebhookStore {
    */
   claimDue(now: number, limit: number, claimMs: number): Promise<DeliveryRecord[]>;
   /** Records an attempt's outcome: delivered, failed for good, or pending again at `nextAttemptAt`. */
-  recordAttempt(
-    id: string,
-    outcome: {
-      status: DeliveryRecord['status'];
-      nextAttemptAt: number;
-      statusCode: number | undefined;
-      error: string | undefined;
-    },
-  ): Promise<void>;
+  recordAttempt(id: string, outcome: AttemptOutcome): Promise<void>;
   /** A webhook's deliveries, newest first. */
   listDeliveries(registry: string, webhook: string, limit: number): Promise<DeliveryRecord[]>;
   close(): Promise<void>;
