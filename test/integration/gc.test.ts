@@ -97,6 +97,12 @@ test('GC deletes blobs no manifest references, drops their links, and keeps what
   }
   assert.equal((await runGc(api, name)).blobsDeleted, 0, 'a second run finds nothing');
 
+  const bare = await api('POST', `/api/registries/${name}/gcRuns`);
+  assert.equal(bare.status, 200, 'the action needs no body');
+  assert.equal((bare.body as { dryRun: boolean }).dryRun, false);
+  const bad = await api('POST', `/api/registries/${name}/gcRuns`, { dryRun: 'yes' });
+  assert.equal(bad.status, 400);
+  assert.equal((bad.body as { error: { code: string } }).error.code, 'InvalidRequestContent');
   const runs = await api('GET', `/api/registries/${name}/gcRuns`);
   assert.equal(runs.status, 200);
   const { value, totalBytesReclaimed } = runs.body as {
@@ -105,7 +111,7 @@ test('GC deletes blobs no manifest references, drops their links, and keeps what
   };
   assert.deepEqual(
     value.map((r) => r.blobsDeleted),
-    [0, 3],
+    [0, 0, 3],
     'dry runs are not recorded; newest first',
   );
   assert.equal(totalBytesReclaimed, expectedBytes);

@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify';
+import { ManagementError } from '../../errors/management.js';
 import type { GarbageCollector, GcReport } from '../../registry/gc.js';
 import type { GcRunRecord, GcStore, RetentionPolicy } from '../../store/gc-types.js';
 import { registryNameParams } from '../../management/schemas.js';
@@ -26,13 +27,6 @@ const retentionBody = {
   },
 } as const;
 
-const runBody = {
-  $id: 'GcRunRequest',
-  type: 'object',
-  additionalProperties: false,
-  properties: { dryRun: { type: 'boolean' } },
-} as const;
-
 /** `POST/GET /api/registries/{name}/gcRuns` and `GET/PATCH …/retentionPolicy`. */
 export function registerGcRoutes(ctx: ManagementContext, deps: GcRouteDeps): void {
   const { route } = ctx;
@@ -43,11 +37,10 @@ export function registerGcRoutes(ctx: ManagementContext, deps: GcRouteDeps): voi
     summary: 'Run garbage collection now (after the retention policy); dryRun reports what would go',
     tag: 'Operations',
     params: registryNameParams,
-    body: runBody,
     responses: { 200: { description: 'The run report' } },
-    handler: async (request: FastifyRequest<{ Params: { name: string }; Body?: { dryRun?: boolean } }>) => {
+    handler: async (request: FastifyRequest<{ Params: { name: string }; Body?: unknown }>) => {
       const registry = await ctx.registryFor(request.principal, request.params.name, 'Contributor');
-      return toView(await deps.gc.run(registry, { dryRun: request.body?.dryRun ?? false }));
+      return toView(await deps.gc.run(registry, { dryRun: dryRunOf(request.body) }));
     },
   });
 
@@ -106,6 +99,19 @@ export function registerGcRoutes(ctx: ManagementContext, deps: GcRouteDeps): voi
       return policyView(policy);
     },
   });
+}
+
+/** The optional body `{ "dryRun": boolean }`: an action may also be POSTed without one. */
+function dryRunOf(body: unknown): boolean {
+  if (body === undefined || body === null) return false;
+  const keys = typeof body === 'object' && !Array.isArray(body) ? Object.keys(body) : undefined;
+  const dryRun = (body as { dryRun?: unknown }).dryRun;
+  if (!keys || keys.some((k) => k !== 'dryRun') || (dryRun !== undefined && typeof dryRun !== 'boolean')) {
+    throw new ManagementError('InvalidRequestContent', 'The body may only be { "dryRun": true|false }.', {
+      target: 'body',
+    });
+  }
+  return dryRun === true;
 }
 
 function policyView(policy: RetentionPolicy | undefined) {
