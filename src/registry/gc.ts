@@ -149,7 +149,8 @@ export class GarbageCollector {
       const doomed = await this.store.untaggedManifests(registry, before, 1000);
       if (dryRun) return doomed.length;
       for (const manifest of doomed) {
-        if (await this.meta.deleteManifest(registry, manifest.repository, manifest.digest)) deleted++;
+        if (await this.store.deleteUntaggedManifest(registry, manifest.repository, manifest.digest, before))
+          deleted++;
       }
       if (doomed.length === 0) break;
     }

@@ -130,8 +130,10 @@ export class RegistryService {
       },
       ref.kind === 'tag' ? ref.tag : undefined,
       parsed.blobs.map((b) => b.digest),
+      parsed.manifests.map((m) => m.digest),
     );
-    // Unlinked (deleted, or collected as garbage) between the check above and the store's transaction.
+    // Deleted (by a client, garbage collection or retention) between the checks above and the store's
+    // transaction.
     if (vanished !== undefined) {
       throw new OciError('MANIFEST_BLOB_UNKNOWN', `blob unknown to repository: ${vanished}`, {
         digest: vanished,

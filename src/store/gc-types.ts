@@ -72,6 +72,13 @@ export interface GcStore {
     before: number,
     limit: number,
   ): Promise<{ repository: string; digest: string }[]>;
+  /** Deletes the manifest if, inside the transaction, it still is one `untaggedManifests` would list. */
+  deleteUntaggedManifest(
+    registry: string,
+    repository: string,
+    digest: string,
+    before: number,
+  ): Promise<boolean>;
   getRetentionPolicy(registry: string): Promise<RetentionPolicy | undefined>;
   setRetentionPolicy(registry: string, policy: RetentionPolicy): Promise<void>;
 

@@ -23,6 +23,18 @@ CREATE TABLE IF NOT EXISTS backup_leases (
 );
 `;
 
+/**
+ * `m` is an untagged manifest older than `@before` that no other manifest of its repository refers to
+ * (as an index child), and not a referrer whose subject is still there.
+ */
+const UNTAGGED = `m.created_at < @before
+  AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.registry = m.registry AND t.repository = m.repository
+                  AND t.digest = m.digest)
+  AND NOT EXISTS (SELECT 1 FROM manifests p WHERE p.registry = m.registry AND p.repository = m.repository
+                  AND p.digest <> m.digest AND instr(p.content, m.digest) > 0)
+  AND (m.subject IS NULL OR NOT EXISTS (SELECT 1 FROM manifests s WHERE s.registry = m.registry
+                  AND s.repository = m.repository AND s.digest = m.subject))`;
+
 /** Runs kept per registry; older ones are dropped as new ones are recorded. */
 const RUNS_KEPT = 50;
 
@@ -67,14 +79,13 @@ export class SqliteGcStore implements GcStore {
       leaseActive: db.prepare('SELECT 1 FROM backup_leases WHERE until > ? LIMIT 1'),
       untagged: db.prepare(
         `SELECT m.repository AS repository, m.digest AS digest FROM manifests m
-         WHERE m.registry = @registry AND m.created_at < @before
-         AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.registry = @registry AND t.repository = m.repository
-                         AND t.digest = m.digest)
-         AND NOT EXISTS (SELECT 1 FROM manifests p WHERE p.registry = @registry AND p.repository = m.repository
-                         AND p.digest <> m.digest AND instr(p.content, m.digest) > 0)
-         AND (m.subject IS NULL OR NOT EXISTS (SELECT 1 FROM manifests s WHERE s.registry = @registry
-                         AND s.repository = m.repository AND s.digest = m.subject))
-         ORDER BY m.created_at LIMIT @limit`,
+         WHERE m.registry = @registry AND ${UNTAGGED} ORDER BY m.created_at LIMIT @limit`,
+      ),
+      // The same conditions again inside the delete: a tag pushed onto the manifest (or an index
+      // referring to it) since it was listed keeps it.
+      deleteUntagged: db.prepare(
+        `DELETE FROM manifests WHERE rowid IN (SELECT m.rowid FROM manifests m WHERE m.registry = @registry
+         AND m.repository = @repository AND m.digest = @digest AND ${UNTAGGED})`,
       ),
       getPolicy: db.prepare('SELECT days, status, updated_at FROM retention_policies WHERE registry = ?'),
       putPolicy: db.prepare(
@@ -163,6 +174,17 @@ export class SqliteGcStore implements GcStore {
     limit: number,
   ): Promise<{ repository: string; digest: string }[]> {
     return this.stmt.untagged.all({ registry, before, limit }) as { repository: string; digest: string }[];
+  }
+
+  async deleteUntaggedManifest(
+    registry: string,
+    repository: string,
+    digest: string,
+    before: number,
+  ): Promise<boolean> {
+    return this.db
+      .transaction(() => this.stmt.deleteUntagged.run({ registry, repository, digest, before }).changes > 0)
+      .immediate();
   }
 
   async getRetentionPolicy(registry: string): Promise<RetentionPolicy | undefined> {

@@ -317,14 +317,19 @@ export class SqliteMetadataStore implements MetadataStore {
     manifest: ManifestRecord,
     tag?: string,
     blobs: readonly string[] = [],
+    children: readonly string[] = [],
   ): Promise<string | undefined> {
     const now = Date.now();
     return this.db
       .transaction(() => {
-        // Re-checked inside the write transaction: garbage collection drops links in transactions of its
-        // own, so a link seen before this one began may be gone now (see src/registry/gc.ts).
+        // Re-checked inside the write transaction: garbage collection drops links (and retention deletes
+        // untagged manifests) in transactions of their own, so what was seen before may be gone now
+        // (see src/registry/gc.ts).
         for (const digest of blobs) {
           if (this.stmt.linkedBlob.get(registry, repository, digest) === undefined) return digest;
+        }
+        for (const digest of children) {
+          if (this.stmt.manifestExists.get(registry, repository, digest) === undefined) return digest;
         }
         this.stmt.insertRepo.run(registry, repository, now);
         this.stmt.insertManifest.run(

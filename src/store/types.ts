@@ -123,8 +123,8 @@ export interface MetadataStore {
   existingManifests(registry: string, repository: string, digests: string[]): Promise<Set<string>>;
   /**
    * Stores a manifest (idempotent) and, when given, points `tag` at it, in one transaction that first
-   * re-checks that each of `blobs` is still linked into the repository; resolves to the first digest
-   * that is not (and stores nothing then), else undefined.
+   * re-checks that each of `blobs` is still linked into the repository and each of `children` is
+   * still a manifest of it; resolves to the first digest that is not (and stores nothing then).
    */
   putManifest(
     registry: string,
@@ -132,6 +132,7 @@ export interface MetadataStore {
     manifest: ManifestRecord,
     tag?: string,
     blobs?: readonly string[],
+    children?: readonly string[],
   ): Promise<string | undefined>;
   /** Deletes a manifest, its tags and its referrer entry; false when it did not exist. */
   deleteManifest(registry: string, repository: string, digest: string): Promise<boolean>;

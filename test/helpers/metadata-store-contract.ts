@@ -297,6 +297,13 @@ export function metadataStoreContract(name: string, factory: StoreFactory<Metada
         await store.linkBlob(REG, 'a', blob, 4);
         assert.equal(await store.putManifest(REG, 'a', m, 'v1', [blob]), undefined);
         assert.equal(await store.resolveTag(REG, 'a', 'v1'), m.digest);
+        const index = manifest(`{"manifests":["${m.digest}","${digestOf('gone')}"]}`);
+        assert.equal(
+          await store.putManifest(REG, 'a', index, 'i', [], [m.digest, digestOf('gone')]),
+          digestOf('gone'),
+        );
+        assert.equal(await store.getManifest(REG, 'a', index.digest), undefined);
+        assert.equal(await store.putManifest(REG, 'a', index, 'i', [], [m.digest]), undefined);
       }),
     );
 

@@ -89,6 +89,13 @@ export function gcStoreContract(name: string, factory: GcStoreFactory): void {
           [index.digest, orphan.digest, stranded.digest].sort(),
         );
         assert.deepEqual(await gc.untaggedManifests(REG, 0, 10), [], 'nothing is older than the epoch');
+        // Tagged since it was listed: the delete re-checks and keeps it.
+        await meta.putManifest(REG, 'repo', orphan, 'late');
+        assert.equal(await gc.deleteUntaggedManifest(REG, 'repo', orphan.digest, Date.now() + 1000), false);
+        assert.equal(await gc.deleteUntaggedManifest(REG, 'repo', index.digest, 0), false, 'too young');
+        assert.equal(await gc.deleteUntaggedManifest(REG, 'repo', index.digest, Date.now() + 1000), true);
+        assert.equal(await meta.getManifest(REG, 'repo', index.digest), undefined);
+        assert.notEqual(await meta.getManifest(REG, 'repo', orphan.digest), undefined);
       }),
     );
 
