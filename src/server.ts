@@ -20,7 +20,7 @@ import { RegistryDirectory } from './registry/directory.js';
 import { GarbageCollector, GcScheduler } from './registry/gc.js';
 import { WebhookDispatcher, DEFAULT_DELIVERY_OPTIONS } from './management/webhook-delivery.js';
 import { WebhookService } from './management/webhooks.js';
-import { DenialEvents, webhookObserver } from './http/webhook-events.js';
+import { DenialEvents, observeManagementDeletes, webhookObserver } from './http/webhook-events.js';
 import { SqliteWebhookStore } from './store/sqlite-webhook-store.js';
 import { RegistryService } from './registry/service.js';
 import { FsBlobStore } from './store/fs-blob-store.js';
@@ -222,6 +222,7 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
       webhooks,
     });
     registerHealthRoutes(api, ready);
+    observeManagementDeletes(api, webhooks, log);
     api.get('/metrics', async (_request, reply) => {
       const scrape = await metrics.scrape();
       return reply.type(scrape.contentType).send(scrape.body);

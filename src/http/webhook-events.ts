@@ -1,3 +1,4 @@
+import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { WebhookService } from '../management/webhooks.js';
 import type { RequestObserver } from './observe.js';
@@ -39,6 +40,36 @@ export function webhookObserver(webhooks: WebhookService, log: Logger): RequestO
     }
     published?.catch((err: unknown) => log.error({ err, registry: o.registry }, 'webhook event not queued'));
   };
+}
+
+const REPOSITORY_ROUTE = '/api/registries/:name/repositories/:repository';
+const TAG_ROUTE = '/api/registries/:name/repositories/:repository/tags/:tag';
+
+/**
+ * `delete` events for deletes through the management API (`berth repository delete|untag`), as ACR
+ * sends them for `az acr repository delete`: the repository, or the repository and tag.
+ */
+export function observeManagementDeletes(app: FastifyInstance, webhooks: WebhookService, log: Logger): void {
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url;
+    if (request.method !== 'DELETE' || reply.statusCode !== 204) return;
+    if (route !== REPOSITORY_ROUTE && route !== TAG_ROUTE) return;
+    const params = request.params as { name: string; repository: string; tag?: string };
+    const request_ = {
+      id: String(request.id),
+      host: request.headers.host ?? '',
+      method: request.method,
+      useragent: request.headers['user-agent'] ?? '',
+    };
+    await webhooks
+      .publish(
+        params.name.toLowerCase(),
+        'delete',
+        { repository: params.repository, ...(params.tag !== undefined ? { tag: params.tag } : {}) },
+        request_,
+      )
+      .catch((err: unknown) => log.error({ err }, 'webhook event not queued'));
+  });
 }
 
 /**

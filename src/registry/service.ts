@@ -135,7 +135,7 @@ export class RegistryService {
     // Deleted (by a client, garbage collection or retention) between the checks above and the store's
     // transaction.
     if (vanished !== undefined) {
-      throw new OciError('MANIFEST_BLOB_UNKNOWN', `blob unknown to repository: ${vanished}`, {
+      throw new OciError('MANIFEST_BLOB_UNKNOWN', `blob or manifest unknown to repository: ${vanished}`, {
         digest: vanished,
       });
     }

@@ -108,7 +108,7 @@ export class SqliteWebhookStore implements WebhookStore {
                         ORDER BY created_at DESC LIMIT @kept)`,
       ),
       deliveries: db.prepare(
-        `SELECT * FROM webhook_deliveries WHERE registry = ? AND webhook = ? ORDER BY created_at DESC, id LIMIT ?`,
+        `SELECT * FROM webhook_deliveries WHERE registry = ? AND webhook = ? ORDER BY created_at DESC, rowid DESC LIMIT ?`,
       ),
     };
   }

@@ -152,6 +152,14 @@ test('push and delete events reach the receiver with ACR payloads, scope, header
   assert.deepEqual(del!.json.target, { digest, repository: 'app' });
   assert.equal(r.received.length, 2, 'the out-of-scope push sent nothing');
 
+  // Deletes through the management API are events too (`berth repository untag|delete`).
+  await pushImageTo(berth, name, 'app', 'v2');
+  assert.equal((await api('DELETE', `/api/registries/${name}/repositories/app/tags/v2`)).status, 204);
+  assert.equal((await api('DELETE', `/api/registries/${name}/repositories/app`)).status, 204);
+  const [, , , untag, repoDelete] = await r.waitFor(5);
+  assert.deepEqual([untag!.json.action, untag!.json.target], ['delete', { repository: 'app', tag: 'v2' }]);
+  assert.deepEqual([repoDelete!.json.action, repoDelete!.json.target], ['delete', { repository: 'app' }]);
+
   const events = await api('POST', `/api/registries/${name}/webhooks/apphook/listEvents`);
   assert.equal(events.status, 200);
   const log = (
@@ -162,6 +170,9 @@ test('push and delete events reach the receiver with ACR payloads, scope, header
   assert.deepEqual(
     log.map((e) => [e.action, e.status, e.eventResponseMessage.statusCode]),
     [
+      ['delete', 'delivered', 200],
+      ['delete', 'delivered', 200],
+      ['push', 'delivered', 200],
       ['delete', 'delivered', 200],
       ['push', 'delivered', 200],
     ],
