@@ -114,18 +114,25 @@ export function recordSignIn(result: string): void {
  * names are the operation label (a fixed set per interface).
  */
 export function timedStore<T extends object>(store: T, name: string, metrics: BerthMetrics): T {
+  // One wrapper per method, made on first use: the hot path then costs a map lookup and a timer.
+  const wrapped = new Map<string, unknown>();
   return new Proxy(store, {
     get(target, property, receiver) {
       const value = Reflect.get(target, property, receiver) as unknown;
       if (typeof value !== 'function' || typeof property !== 'string') return value;
-      const operation = property;
-      return (...args: unknown[]) => {
-        const end = metrics.storeDuration.startTimer({ store: name, operation });
-        const result = (value as (...a: unknown[]) => unknown).apply(target, args);
-        if (result instanceof Promise) return result.finally(() => end());
-        end();
-        return result;
-      };
+      let wrapper = wrapped.get(property);
+      if (!wrapper) {
+        const histogram = metrics.storeDuration.labels(name, property);
+        wrapper = (...args: unknown[]) => {
+          const end = histogram.startTimer();
+          const result = (value as (...a: unknown[]) => unknown).apply(target, args);
+          if (result instanceof Promise) return result.finally(end);
+          end();
+          return result;
+        };
+        wrapped.set(property, wrapper);
+      }
+      return wrapper;
     },
   });
 }

@@ -143,6 +143,7 @@ const TRACKED_CLIENTS = 10_000;
 export function accessLogObserver(log: Logger, now: () => number = Date.now): RequestObserver {
   const refused = new Map<string, { windowStart: number; lines: number; suppressed: number }>();
   return (o) => {
+    if (!log.isLevelEnabled('info')) return;
     let suppressed = 0;
     if (o.denialReason) {
       const key = o.clientIp ?? '';
