@@ -40,6 +40,20 @@ export interface BerthConfig {
     automaticContentDiscovery: boolean;
     uploadTtlSeconds: number;
   };
+  /** Garbage collection and retention (src/registry/gc.ts). */
+  gc: {
+    /** A pushed blob no manifest references yet is kept at least this long. */
+    graceSeconds: number;
+    /** Every registry is collected this often; 0 turns scheduled runs off. */
+    intervalSeconds: number;
+  };
+  /** Webhook delivery (src/management/webhook-delivery.ts). */
+  webhooks: {
+    /** First retry after this many seconds, doubling each time. */
+    retryBaseSeconds: number;
+    /** Refused requests are reported as one networkDenied event per registry per this many seconds. */
+    networkDeniedWindowSeconds: number;
+  };
 }
 
 export const DEFAULT_CONFIG: BerthConfig = {
@@ -66,6 +80,8 @@ export const DEFAULT_CONFIG: BerthConfig = {
     automaticContentDiscovery: true,
     uploadTtlSeconds: 24 * 60 * 60,
   },
+  gc: { graceSeconds: 3600, intervalSeconds: 24 * 60 * 60 },
+  webhooks: { retryBaseSeconds: 5, networkDeniedWindowSeconds: 60 },
 };
 
 /** A configuration value that cannot be used; start-up stops with this message. */
@@ -94,10 +110,12 @@ function mergeFile(config: BerthConfig, file: string): void {
   }
   if (typeof parsed !== 'object' || parsed === null)
     throw new ConfigError(`config file ${file} must hold a JSON object`);
-  const { registry, skus, auth, ...rest } = parsed as Partial<BerthConfig>;
+  const { registry, skus, auth, gc, webhooks, ...rest } = parsed as Partial<BerthConfig>;
   Object.assign(config, rest);
   if (registry) Object.assign(config.registry, registry);
   if (auth) Object.assign(config.auth, auth);
+  if (gc) Object.assign(config.gc, gc);
+  if (webhooks) Object.assign(config.webhooks, webhooks);
   if (skus) {
     for (const [name, plan] of Object.entries(skus)) {
       const current = (config.skus as Record<string, SkuPlans[SkuName] | undefined>)[name];
@@ -146,6 +164,12 @@ function applyEnv(config: BerthConfig, env: NodeJS.ProcessEnv): void {
   config.proxyProtocol = bool('BERTH_PROXY_PROTOCOL') ?? config.proxyProtocol;
   config.registry.maxManifestBytes = int('BERTH_MAX_MANIFEST_BYTES') ?? config.registry.maxManifestBytes;
   config.registry.uploadTtlSeconds = int('BERTH_UPLOAD_TTL_SECONDS') ?? config.registry.uploadTtlSeconds;
+  config.gc.graceSeconds = int('BERTH_GC_GRACE_SECONDS') ?? config.gc.graceSeconds;
+  config.gc.intervalSeconds = int('BERTH_GC_INTERVAL_SECONDS') ?? config.gc.intervalSeconds;
+  config.webhooks.retryBaseSeconds =
+    int('BERTH_WEBHOOK_RETRY_BASE_SECONDS') ?? config.webhooks.retryBaseSeconds;
+  config.webhooks.networkDeniedWindowSeconds =
+    int('BERTH_WEBHOOK_DENIED_WINDOW_SECONDS') ?? config.webhooks.networkDeniedWindowSeconds;
   config.registry.deleteEnabled = bool('BERTH_DELETE_ENABLED') ?? config.registry.deleteEnabled;
   config.registry.automaticContentDiscovery =
     bool('BERTH_AUTOMATIC_CONTENT_DISCOVERY') ?? config.registry.automaticContentDiscovery;
@@ -171,6 +195,14 @@ function validate(config: BerthConfig): void {
   }
   if (config.auth.accessTokenTtlSeconds < 1 || config.auth.refreshTokenTtlSeconds < 1)
     throw new ConfigError('auth token lifetimes must be at least 1 second');
+  for (const key of ['graceSeconds', 'intervalSeconds'] as const) {
+    if (!Number.isInteger(config.gc[key]) || config.gc[key] < 0)
+      throw new ConfigError(`gc.${key} must be a whole number of seconds`);
+  }
+  for (const key of ['retryBaseSeconds', 'networkDeniedWindowSeconds'] as const) {
+    if (!Number.isInteger(config.webhooks[key]) || config.webhooks[key] < 1)
+      throw new ConfigError(`webhooks.${key} must be a whole number of seconds, at least 1`);
+  }
   if (config.registry.maxManifestBytes < 1024)
     throw new ConfigError('registry.maxManifestBytes must be at least 1024');
 }

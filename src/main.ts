@@ -1,4 +1,6 @@
 #!/usr/bin/env -S node --initial-heap-size=64
+import { parseArgs } from 'node:util';
+import { backupDataDir, restoreBackup } from './backup.js';
 import { ConfigError, loadConfig } from './config.js';
 import { startBerth } from './server.js';
 
@@ -14,6 +16,12 @@ async function main(): Promise<void> {
     }
     throw error;
   }
+  const [command, ...args] = process.argv.slice(2);
+  if (command === 'backup' || command === 'restore') return maintenance(command, args, config.dataDir);
+  if (command !== undefined) {
+    process.stderr.write(`berth-server: unknown command '${command}' (use backup or restore)\n`);
+    process.exit(2);
+  }
   const berth = await startBerth(config);
   let stopping = false;
   const stop = (signal: string) => {
@@ -27,6 +35,34 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+/** `berth-server backup --to DIR` and `berth-server restore --from DIR [--data-dir DIR]`. */
+async function maintenance(command: 'backup' | 'restore', args: string[], dataDir: string): Promise<void> {
+  let values;
+  try {
+    values = parseArgs({
+      args,
+      options: { to: { type: 'string' }, from: { type: 'string' }, 'data-dir': { type: 'string' } },
+    }).values;
+  } catch (error) {
+    process.stderr.write(`berth-server: ${(error as Error).message}\n`);
+    process.exit(2);
+  }
+  const summary =
+    command === 'backup'
+      ? values.to
+        ? await backupDataDir(dataDir, values.to)
+        : usage('backup needs --to DIR')
+      : values.from
+        ? await restoreBackup(values.from, values['data-dir'] ?? dataDir)
+        : usage('restore needs --from DIR');
+  process.stdout.write(`${JSON.stringify({ command, ...summary })}\n`);
+}
+
+function usage(message: string): never {
+  process.stderr.write(`berth-server: ${message}\n`);
+  process.exit(2);
 }
 
 main().catch((error: unknown) => {

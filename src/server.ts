@@ -16,6 +16,8 @@ import { parseListen, type BerthConfig } from './config.js';
 import { buildDataPlane } from './http/data-plane.js';
 import { NetworkGuard } from './http/guard.js';
 import { buildManagementApi } from './http/management-api.js';
+import { BerthMetrics, timedStore } from './http/metrics.js';
+import { accessLogObserver, metricsObserver, registerHealthRoutes } from './http/observe.js';
 import { PrivateEndpointListeners } from './http/private-endpoint-listeners.js';
 import { proxyProtocolServerFactory } from './http/proxy-protocol-server.js';
 import { NetworkAccessService, type EntryPoint } from './management/network-access.js';
@@ -24,8 +26,15 @@ import { RegistryManager } from './management/registries.js';
 import { defaultSettings } from './management/registry-model.js';
 import { compileIpRules } from './network/index.js';
 import { RegistryDirectory } from './registry/directory.js';
+import { GarbageCollector, GcScheduler } from './registry/gc.js';
+import { WebhookDispatcher, DEFAULT_DELIVERY_OPTIONS } from './management/webhook-delivery.js';
+import { WebhookService } from './management/webhooks.js';
+import { DenialEvents, observeManagementDeletes, webhookObserver } from './http/webhook-events.js';
+import { SqliteWebhookStore } from './store/sqlite-webhook-store.js';
 import { RegistryService } from './registry/service.js';
 import { FsBlobStore } from './store/fs-blob-store.js';
+import type { GcStore } from './store/gc-types.js';
+import { SqliteGcStore } from './store/sqlite-gc-store.js';
 import { SqliteManagementStore } from './store/sqlite-management-store.js';
 import { SqliteMetadataStore } from './store/sqlite-metadata-store.js';
 import type { BlobStore, MetadataStore } from './store/types.js';
@@ -47,6 +56,8 @@ export interface RunningBerth {
   tokens: TokenService;
   signIns: SignInLog;
   authStore: SqliteAuthStore;
+  gc: GarbageCollector;
+  gcStore: GcStore;
   logger: Logger;
   close(): Promise<void>;
 }
@@ -58,17 +69,31 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
   // The data directory holds password hashes and the key file: only Berth's own user may read it.
   chmodSync(config.dataDir, 0o700);
   const dbPath = join(config.dataDir, 'metadata.db');
-  const meta = new SqliteMetadataStore(dbPath);
+  const metrics = new BerthMetrics(() => gcStore.countUploads());
+  const meta = timedStore(new SqliteMetadataStore(dbPath), 'metadata', metrics);
+  // After the metadata store: it reads the registry tables that store creates.
+  const gcStore = new SqliteGcStore(dbPath);
   const management = new SqliteManagementStore(dbPath);
   const authStore = new SqliteAuthStore(dbPath);
+  const webhookStore = new SqliteWebhookStore(dbPath);
   for (const file of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`]) if (existsSync(file)) chmodSync(file, 0o600);
   const box = SecretBox.open(join(config.dataDir, 'berth.key'));
-  const blobs = new FsBlobStore(join(config.dataDir, 'blobs'));
+  const blobs = timedStore(new FsBlobStore(join(config.dataDir, 'blobs')), 'blobs', metrics);
   const cleanups: (() => Promise<void> | void)[] = [
+    () => metrics.close(),
     () => meta.close(),
     () => management.close(),
     () => authStore.close(),
+    () => gcStore.close(),
+    () => webhookStore.close(),
   ];
+  /** `/readyz`: every store answers. */
+  const ready = async () => {
+    await gcStore.ping();
+    await meta.getRegistry(config.defaultRegistry);
+    await management.countIdentities();
+    await blobs.stat(config.defaultRegistry, `sha256:${'0'.repeat(64)}`);
+  };
   const closeAll = async () => {
     for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
   };
@@ -84,7 +109,7 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
       maxFailuresPerAccount: config.auth.maxFailuresPerAccount,
       windowSeconds: config.auth.failureWindowSeconds,
     });
-    const signIns = new SignInLog(authStore, log);
+    const signIns = new SignInLog(authStore, log, (event) => metrics.signIns.inc({ result: event.result }));
     signIns.start();
     cleanups.push(() => signIns.stop());
     const identities = new IdentityService(management, authStore, { limiter, log: signIns });
@@ -135,6 +160,50 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
       uploadTtlMs: config.registry.uploadTtlSeconds * 1000,
       storageQuota: (registry) => registries.storageQuota(registry),
     });
+    const gc = new GarbageCollector(
+      meta,
+      gcStore,
+      blobs,
+      service.locks,
+      { graceMs: config.gc.graceSeconds * 1000 },
+      log,
+    );
+    gc.onRun((report) => {
+      if (report.dryRun) return;
+      metrics.gcRuns.inc({ registry: report.registry, status: report.status });
+      metrics.gcBlobs.inc({ registry: report.registry }, report.blobsDeleted);
+      metrics.gcBytes.inc({ registry: report.registry }, report.bytesReclaimed);
+    });
+    const gcScheduler = new GcScheduler(gc, meta, config.gc.intervalSeconds * 1000, log);
+    gcScheduler.start();
+    cleanups.push(() => gcScheduler.stop());
+    const webhooks = new WebhookService(webhookStore);
+    const dispatcher = new WebhookDispatcher(
+      webhookStore,
+      (registry, name) => webhookStore.getWebhook(registry, name),
+      log.child({ component: 'webhooks' }),
+      { ...DEFAULT_DELIVERY_OPTIONS, retryBaseMs: config.webhooks.retryBaseSeconds * 1000 },
+      (result) => metrics.webhookDeliveries.inc({ result }),
+    );
+    webhooks.onQueued(() => dispatcher.wake());
+    dispatcher.start();
+    cleanups.push(() => dispatcher.stop());
+    const denialEvents = new DenialEvents(webhooks, config.webhooks.networkDeniedWindowSeconds * 1000, log);
+    denialEvents.start();
+    cleanups.push(() => denialEvents.stop());
+    // A registry deleted and created again under its name starts without the old one's runs, policy
+    // and webhooks.
+    const forgetDeleted = meta.onChange((event) => {
+      void meta
+        .getRegistry(event.registry)
+        .then(async (record) => {
+          if (record) return;
+          await gcStore.deleteRegistryRecords(event.registry);
+          await webhooks.forgetRegistry(event.registry);
+        })
+        .catch((err: unknown) => log.error({ err }, 'forgetting a deleted registry failed'));
+    });
+    cleanups.push(forgetDeleted);
     const access = new NetworkAccessService(meta, management, log);
     access.start();
     cleanups.push(() => access.stop());
@@ -151,6 +220,13 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
         logger: log,
         guard,
         auth,
+        observers: [
+          metricsObserver(metrics),
+          accessLogObserver(log.child({ component: 'access' })),
+          webhookObserver(webhooks, log),
+          denialEvents.observer(),
+        ],
+        ready,
         ...(fixedRegistry ? { fixedRegistry } : {}),
         ...(https ? { https } : {}),
         ...(config.proxyProtocol && entry.kind === 'public'
@@ -194,6 +270,14 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
       tokenService: tokens,
       signIns,
       logger: log,
+      operations: { gc, gcStore },
+      webhooks,
+    });
+    registerHealthRoutes(api, ready);
+    observeManagementDeletes(api, webhooks, log);
+    api.get('/metrics', async (_request, reply) => {
+      const scrape = await metrics.scrape();
+      return reply.type(scrape.contentType).send(scrape.body);
     });
     cleanups.push(() => api.close());
     const managementUrl = await listen(api, config.managementListen, 'http');
@@ -220,6 +304,8 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
       tokens,
       signIns,
       authStore,
+      gc,
+      gcStore,
       logger: log,
       close: closeAll,
     };

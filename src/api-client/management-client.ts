@@ -131,6 +131,55 @@ export class ManagementClient {
     await this.request('DELETE', `${repositoryPath(name, repository)}/tags/${encodeURIComponent(tag)}`);
   }
 
+  /** `POST /api/registries/{name}/gcRuns`: garbage collection now (or, dry, what it would remove). */
+  runGc(name: string, dryRun: boolean): Promise<Record<string, unknown>> {
+    return this.request('POST', `${registryPath(name)}/gcRuns`, { body: { dryRun } });
+  }
+
+  /** `GET /api/registries/{name}/gcRuns` */
+  listGcRuns(name: string): Promise<{ value: Record<string, unknown>[]; totalBytesReclaimed: number }> {
+    return this.request('GET', `${registryPath(name)}/gcRuns`);
+  }
+
+  /** `GET /api/registries/{name}/retentionPolicy` */
+  getRetentionPolicy(name: string): Promise<Record<string, unknown>> {
+    return this.request('GET', `${registryPath(name)}/retentionPolicy`);
+  }
+
+  /** `PATCH /api/registries/{name}/retentionPolicy` */
+  updateRetentionPolicy(
+    name: string,
+    body: { days?: number; status?: string; type?: string },
+  ): Promise<Record<string, unknown>> {
+    return this.request('PATCH', `${registryPath(name)}/retentionPolicy`, { body });
+  }
+
+  /** `GET /api/registries/{name}/webhooks` (unwrapped). */
+  async listWebhooks(registry: string): Promise<Record<string, unknown>[]> {
+    return (
+      await this.request<{ value: Record<string, unknown>[] }>('GET', `${registryPath(registry)}/webhooks`)
+    ).value;
+  }
+
+  /** `GET|PUT|PATCH|DELETE /api/registries/{name}/webhooks/{webhook}`. */
+  webhook(
+    method: 'GET' | 'PUT' | 'PATCH' | 'DELETE',
+    registry: string,
+    name: string,
+    properties?: Record<string, unknown>,
+  ): Promise<Record<string, unknown>> {
+    return this.request(method, webhookPath(registry, name), properties ? { body: { properties } } : {});
+  }
+
+  /** `POST /api/registries/{name}/webhooks/{webhook}/ping|listEvents`. */
+  webhookAction(
+    registry: string,
+    name: string,
+    action: 'ping' | 'listEvents',
+  ): Promise<Record<string, unknown>> {
+    return this.request('POST', `${webhookPath(registry, name)}/${action}`);
+  }
+
   /** `POST /api/registries/{name}/checkNetworkAccess` */
   checkNetworkAccess(name: string, ip: string): Promise<NetworkAccessCheck> {
     return this.request('POST', `${registryPath(name)}/checkNetworkAccess`, { body: { ip } });
@@ -355,4 +404,8 @@ function childPath(name: string, kind: 'scopeMaps' | 'tokens', child: string): s
 
 function connectionPath(name: string, connection: string): string {
   return `${registryPath(name)}/privateEndpointConnections/${encodeURIComponent(connection)}`;
+}
+
+function webhookPath(registry: string, name: string): string {
+  return `${registryPath(registry)}/webhooks/${encodeURIComponent(name)}`;
 }

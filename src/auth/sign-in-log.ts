@@ -31,6 +31,8 @@ export class SignInLog {
   constructor(
     private readonly store: AuthStore,
     private readonly log: Logger,
+    /** Told of every attempt as it happens (metrics). */
+    private readonly onAttempt: (event: SignInEvent) => void = () => undefined,
   ) {}
 
   start(): void {
@@ -45,6 +47,7 @@ export class SignInLog {
 
   /** Counts one attempt. */
   record(event: SignInEvent): void {
+    this.onAttempt(event);
     const now = new Date();
     const minute = new Date(Math.floor(now.getTime() / 60_000) * 60_000);
     const identity = event.identity.slice(0, 200);

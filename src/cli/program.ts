@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { registerAuditCommands } from './commands/audit.js';
 import { registerCheckHealthCommand } from './commands/check-health.js';
 import { registerCredentialCommands } from './commands/credential.js';
+import { registerGcCommands } from './commands/gc.js';
 import { registerLoginCommands } from './commands/login.js';
 import { registerNetworkRuleCommands } from './commands/network-rule.js';
 import { registerPrivateEndpointConnectionCommands } from './commands/private-endpoint-connection.js';
@@ -10,6 +11,7 @@ import { registerRepositoryCommands } from './commands/repository.js';
 import { registerRoleCommands } from './commands/role.js';
 import { registerScopeMapCommands } from './commands/scope-map.js';
 import { registerTokenCommands } from './commands/token.js';
+import { registerWebhookCommands } from './commands/webhook.js';
 import type { CliDeps } from './context.js';
 import { describeFailure, EXIT } from './errors.js';
 import { addGlobalOptions } from './options.js';
@@ -46,6 +48,8 @@ Run 'berth <command> --help' for a command's options.`,
   registerRoleCommands(program, deps);
   registerScopeMapCommands(program, deps);
   registerTokenCommands(program, deps);
+  registerGcCommands(program, deps);
+  registerWebhookCommands(program, deps);
   addGlobalOptions(program);
   return program;
 }

@@ -1,4 +1,9 @@
-import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyInstance,
+  type FastifyRequest,
+  type FastifyServerOptions,
+} from 'fastify';
 import type { Logger } from 'pino';
 import { OciError } from '../errors/oci.js';
 import type { RegistryDirectory } from '../registry/directory.js';
@@ -24,6 +29,7 @@ import { registerTokenRoutes } from './oauth2.js';
 import type { DataPlaneAuth } from './v2/auth.js';
 import type { DataPlaneCredentials } from '../auth/credentials.js';
 import type { TokenService } from '../auth/tokens.js';
+import { isHealthProbe, observeRequests, registerHealthRoutes, type RequestObserver } from './observe.js';
 
 export interface DataPlaneOptions {
   service: RegistryService;
@@ -39,6 +45,10 @@ export interface DataPlaneOptions {
   auth?: { check: DataPlaneAuth; credentials: DataPlaneCredentials; tokens: TokenService };
   /** Wraps the HTTP server's connections, e.g. to read a PROXY protocol header first. */
   serverFactory?: FastifyServerOptions['serverFactory'];
+  /** Receive every finished request (metrics, access log, webhooks). */
+  observers?: RequestObserver[];
+  /** `/readyz`: resolves when the stores answer. */
+  ready?: () => Promise<void>;
 }
 
 declare module 'fastify' {
@@ -60,6 +70,8 @@ export function buildDataPlane(options: DataPlaneOptions): FastifyInstance {
   const serverOptions: FastifyServerOptions & { https?: { key: Buffer; cert: Buffer } } = {
     loggerInstance: options.logger,
     exposeHeadRoutes: false,
+    // The access log (src/http/observe.ts) writes one line per request instead of fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
     // Node's default 5 s keep-alive is shorter than most clients' idle pools; avoid racing them.
     keepAliveTimeout: 65_000,
     // Uploads of large layers take as long as they take; timeouts apply to idle sockets only.
@@ -103,8 +115,14 @@ export function buildDataPlane(options: DataPlaneOptions): FastifyInstance {
   app.decorateRequest('clientAddress', undefined);
   app.decorateRequest('bypassIdentity', undefined);
   app.decorateRequest('catalogFilter', undefined);
+  app.decorateRequest('identity', undefined);
+  app.decorateRequest('networkDenial', undefined);
+  observeRequests(app, options.observers ?? []);
+  registerHealthRoutes(app, options.ready ?? (async () => undefined));
 
   app.addHook('onRequest', async (request, reply) => {
+    // Health probes are answered whatever the network rules say, and say nothing about registries.
+    if (isHealthProbe(request)) return;
     reply.header('Docker-Distribution-API-Version', 'registry/2.0');
     await admit(request);
   });

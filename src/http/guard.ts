@@ -15,6 +15,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Who the client is, from the socket (or trusted proxy headers / PROXY protocol). */
     clientAddress: ClientAddress | undefined;
+    /** Why the guard refused the request (for metrics and the access log). */
+    networkDenial: string | undefined;
   }
 }
 
@@ -166,6 +168,7 @@ export class NetworkGuard {
     const entry =
       this.options.entry.kind === 'public' ? 'public' : `private:${this.options.entry.connectionName}`;
     const path = request.url.split('?')[0]!.slice(0, 512);
+    request.networkDenial = decision.reason;
     this.options.access.recordDenial({
       registry,
       time: new Date(),

@@ -12,7 +12,10 @@ import type { PrivateEndpointManager } from '../management/private-endpoints.js'
 import type { RegistryManager } from '../management/registries.js';
 import type { IpMatcher } from '../network/index.js';
 import type { DenialAuditStore, MetadataStore, RoleName } from '../store/types.js';
+import { registerGcRoutes, type GcRouteDeps } from './management/gc.js';
 import { registerIdentityRoutes } from './management/identities.js';
+import { registerWebhookRoutes } from './management/webhooks.js';
+import type { WebhookService } from '../management/webhooks.js';
 import { registerNetworkRoutes } from './management/network.js';
 import { buildOpenApi, type RouteDoc } from './management/openapi.js';
 import { registerRegistryRoutes } from './management/registries.js';
@@ -53,7 +56,13 @@ export interface ManagementContext {
   registryFor: (principal: Principal, name: string, role: RoleName) => Promise<string>;
 }
 
-export type ManagementDeps = Omit<ManagementContext, 'route' | 'registryFor'> & { logger: Logger };
+export type ManagementDeps = Omit<ManagementContext, 'route' | 'registryFor'> & {
+  logger: Logger;
+  /** Garbage collection and retention; their routes are absent without it. */
+  operations?: GcRouteDeps;
+  /** ACR-style webhooks; their routes are absent without it. */
+  webhooks?: WebhookService;
+};
 
 /** Builds the management API (`/api/...`): ARM-shaped JSON, authenticated, role-checked. */
 export function buildManagementApi(deps: ManagementDeps): FastifyInstance {
@@ -118,6 +127,8 @@ export function buildManagementApi(deps: ManagementDeps): FastifyInstance {
   registerIdentityRoutes(ctx);
   registerSignInRoutes(ctx);
   registerTokenRoutes(ctx);
+  if (deps.operations) registerGcRoutes(ctx, deps.operations);
+  if (deps.webhooks) registerWebhookRoutes(ctx, deps.webhooks);
 
   // Registered like every other route so the document lists itself; built once, after all routes.
   let openapi: ReturnType<typeof buildOpenApi> | undefined;

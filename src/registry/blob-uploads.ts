@@ -5,6 +5,7 @@ import { StoreNotFoundError } from '../store/errors.js';
 import type { BlobStore, MetadataStore, UploadSession } from '../store/types.js';
 import { createDigestHash } from './digest.js';
 import { parseDigest, type Digest } from './names.js';
+import type { BlobLocks } from './blob-locks.js';
 import type { RegistryOptions } from './service.js';
 import { HashingStream, UploadHashCache, hashStream } from './uploads.js';
 
@@ -32,6 +33,7 @@ export class BlobUploads {
     private readonly meta: MetadataStore,
     private readonly blobs: BlobStore,
     private readonly options: RegistryOptions,
+    private readonly locks: BlobLocks,
   ) {}
 
   /** Opens an upload session. */
@@ -169,8 +171,12 @@ export class BlobUploads {
       });
     }
     await this.assertWithinQuota(session, digest.text, length);
-    await this.blobs.commitUpload(session.registry, session.id, digest.text, length);
-    await this.meta.linkBlob(session.registry, session.repository, digest.text, length);
+    // Bytes and record are joined under the blob's lock, so garbage collection cannot delete the file
+    // that the commit found already present (and so discarded its own copy of).
+    await this.locks.withLock(session.registry, digest.text, async () => {
+      await this.blobs.commitUpload(session.registry, session.id, digest.text, length);
+      await this.meta.linkBlob(session.registry, session.repository, digest.text, length);
+    });
     await this.meta.deleteUpload(session.registry, session.id);
   }
 

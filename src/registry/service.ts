@@ -11,6 +11,7 @@ import type {
 import { digestOf } from './digest.js';
 import { parseManifest } from './manifest.js';
 import { parseDigest, parseReference } from './names.js';
+import { BlobLocks } from './blob-locks.js';
 import { BlobUploads } from './blob-uploads.js';
 
 /** Behaviour switches of the data plane, from configuration. */
@@ -37,8 +38,11 @@ export class RegistryService {
     private readonly blobs: BlobStore,
     readonly options: RegistryOptions,
   ) {
-    this.uploads = new BlobUploads(meta, blobs, options);
+    this.uploads = new BlobUploads(meta, blobs, options, this.locks);
   }
+
+  /** Held while a blob's bytes and record are joined (commit, mount) or removed (garbage collection). */
+  readonly locks = new BlobLocks();
 
   /** Blob upload sessions: start, chunks, commit, cancel, expiry. */
   readonly uploads: BlobUploads;
@@ -112,7 +116,7 @@ export class RegistryService {
       }
     }
 
-    await this.meta.putManifest(
+    const vanished = await this.meta.putManifest(
       registry,
       repository,
       {
@@ -125,7 +129,16 @@ export class RegistryService {
         annotations: parsed.annotations,
       },
       ref.kind === 'tag' ? ref.tag : undefined,
+      parsed.blobs.map((b) => b.digest),
+      parsed.manifests.map((m) => m.digest),
     );
+    // Deleted (by a client, garbage collection or retention) between the checks above and the store's
+    // transaction.
+    if (vanished !== undefined) {
+      throw new OciError('MANIFEST_BLOB_UNKNOWN', `blob or manifest unknown to repository: ${vanished}`, {
+        digest: vanished,
+      });
+    }
     return parsed.subject ? { digest, subject: parsed.subject.digest } : { digest };
   }
 
@@ -157,9 +170,12 @@ export class RegistryService {
 
   /** Streams a blob (or a range of it) the repository can see. */
   async openBlob(registry: string, repository: string, digest: string, range?: ByteRange): Promise<Readable> {
-    const manifest = (await this.meta.linkedBlob(registry, repository, digest))
-      ? undefined
-      : await this.meta.getManifest(registry, repository, digest);
+    const linked = await this.meta.linkedBlob(registry, repository, digest);
+    const manifest = linked ? undefined : await this.meta.getManifest(registry, repository, digest);
+    if (!linked && !manifest) {
+      // Unlinked since the caller looked: deleted means unreadable, whatever bytes still sit on disk.
+      throw new OciError('BLOB_UNKNOWN', `blob unknown to registry: ${digest}`);
+    }
     if (manifest) {
       return Readable.from([
         range ? manifest.content.subarray(range.start, range.end + 1) : manifest.content,
@@ -195,15 +211,17 @@ export class RegistryService {
     from?: string,
   ): Promise<string | undefined> {
     const digest = parseDigest(digestText).text;
-    const source =
-      from !== undefined
-        ? await this.meta.linkedBlob(registry, from, digest)
-        : this.options.automaticContentDiscovery
-          ? await this.meta.findBlob(registry, digest)
-          : undefined;
-    if (!source || !(await this.blobs.stat(registry, digest))) return undefined;
-    await this.meta.linkBlob(registry, repository, digest, source.size);
-    return digest;
+    if (from === undefined && !this.options.automaticContentDiscovery) return undefined;
+    // Under the blob's lock, so garbage collection cannot remove it between the check and the link.
+    return this.locks.withLock(registry, digest, async () => {
+      const source =
+        from !== undefined
+          ? await this.meta.linkedBlob(registry, from, digest)
+          : await this.meta.findBlob(registry, digest);
+      if (!source || !(await this.blobs.stat(registry, digest))) return undefined;
+      await this.meta.linkBlob(registry, repository, digest, source.size);
+      return digest;
+    });
   }
 
   async listTags(

@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS blob_links (
   registry TEXT NOT NULL,
   repository TEXT NOT NULL,
   digest TEXT NOT NULL,
+  linked_at INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (registry, repository, digest)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS manifests (
@@ -71,6 +72,9 @@ CREATE TABLE IF NOT EXISTS uploads (
 CREATE INDEX IF NOT EXISTS uploads_by_age ON uploads (updated_at);
 `;
 
+/** Added after the first release: created after the migration, because the column may be new. */
+const LINK_INDEX = 'CREATE INDEX IF NOT EXISTS blob_links_by_digest ON blob_links (registry, digest);';
+
 interface ManifestRow {
   digest: string;
   media_type: string;
@@ -90,7 +94,11 @@ interface UploadRow {
   updated_at: number;
 }
 
-/** The embedded metadata store: one SQLite file, WAL mode, every statement prepared once. */
+/**
+ * The embedded metadata store: one SQLite file, WAL mode, every statement prepared once. Transactions
+ * are IMMEDIATE: another process (an online backup) may write to the file, and a transaction that read
+ * first could not then take the write lock without failing with SQLITE_BUSY.
+ */
 export class SqliteMetadataStore implements MetadataStore {
   private readonly db: Database.Database;
   private readonly events = new EventEmitter();
@@ -98,6 +106,7 @@ export class SqliteMetadataStore implements MetadataStore {
 
   constructor(path: string) {
     this.db = openSqlite(path, SCHEMA);
+    addLinkTimes(this.db);
     const db = this.db;
     this.stmt = {
       getRegistry: db.prepare('SELECT name, created_at, properties FROM registries WHERE name = ?'),
@@ -152,11 +161,19 @@ export class SqliteMetadataStore implements MetadataStore {
       insertBlob: db.prepare(
         'INSERT INTO blobs (registry, digest, size, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
       ),
+      // A link's time is refreshed by every push or mount: garbage collection's grace period counts
+      // from the last time a client put the blob there, not from when it first arrived.
       insertLink: db.prepare(
-        'INSERT INTO blob_links (registry, repository, digest) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
+        `INSERT INTO blob_links (registry, repository, digest, linked_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT DO UPDATE SET linked_at = excluded.linked_at`,
       ),
       deleteLink: db.prepare('DELETE FROM blob_links WHERE registry = ? AND repository = ? AND digest = ?'),
-      findBlob: db.prepare('SELECT size FROM blobs WHERE registry = ? AND digest = ?'),
+      // Only a blob some repository still links is known registry-wide: an unlinked one is deleted for
+      // clients at once, even before garbage collection removes its bytes.
+      findBlob: db.prepare(
+        `SELECT size FROM blobs b WHERE registry = ? AND digest = ?
+         AND EXISTS (SELECT 1 FROM blob_links l WHERE l.registry = b.registry AND l.digest = b.digest)`,
+      ),
       insertUpload: db.prepare(
         'INSERT INTO uploads (registry, id, repository, offset, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)',
       ),
@@ -195,12 +212,14 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async deleteRegistry(name: string): Promise<boolean> {
-    const removed = this.db.transaction(() => {
-      for (const table of ['repositories', 'blobs', 'blob_links', 'manifests', 'tags', 'uploads']) {
-        this.db.prepare(`DELETE FROM ${table} WHERE registry = ?`).run(name);
-      }
-      return this.db.prepare('DELETE FROM registries WHERE name = ?').run(name).changes > 0;
-    })();
+    const removed = this.db
+      .transaction(() => {
+        for (const table of ['repositories', 'blobs', 'blob_links', 'manifests', 'tags', 'uploads']) {
+          this.db.prepare(`DELETE FROM ${table} WHERE registry = ?`).run(name);
+        }
+        return this.db.prepare('DELETE FROM registries WHERE name = ?').run(name).changes > 0;
+      })
+      .immediate();
     if (removed) this.emit({ kind: 'registry', registry: name });
     return removed;
   }
@@ -242,17 +261,20 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async deleteRepository(registry: string, repository: string): Promise<boolean> {
-    return this.db.transaction(() => {
-      for (const table of ['tags', 'manifests', 'blob_links']) {
-        this.db
-          .prepare(`DELETE FROM ${table} WHERE registry = ? AND repository = ?`)
-          .run(registry, repository);
-      }
-      return (
-        this.db.prepare('DELETE FROM repositories WHERE registry = ? AND name = ?').run(registry, repository)
-          .changes > 0
-      );
-    })();
+    return this.db
+      .transaction(() => {
+        for (const table of ['tags', 'manifests', 'blob_links']) {
+          this.db
+            .prepare(`DELETE FROM ${table} WHERE registry = ? AND repository = ?`)
+            .run(registry, repository);
+        }
+        return (
+          this.db
+            .prepare('DELETE FROM repositories WHERE registry = ? AND name = ?')
+            .run(registry, repository).changes > 0
+        );
+      })
+      .immediate();
   }
 
   async resolveTag(registry: string, repository: string, tag: string): Promise<string | undefined> {
@@ -294,32 +316,48 @@ export class SqliteMetadataStore implements MetadataStore {
     repository: string,
     manifest: ManifestRecord,
     tag?: string,
-  ): Promise<void> {
+    blobs: readonly string[] = [],
+    children: readonly string[] = [],
+  ): Promise<string | undefined> {
     const now = Date.now();
-    this.db.transaction(() => {
-      this.stmt.insertRepo.run(registry, repository, now);
-      this.stmt.insertManifest.run(
-        registry,
-        repository,
-        manifest.digest,
-        manifest.mediaType,
-        manifest.size,
-        manifest.content,
-        manifest.subject ?? null,
-        manifest.artifactType ?? null,
-        manifest.annotations ? JSON.stringify(manifest.annotations) : null,
-        now,
-      );
-      if (tag !== undefined) this.stmt.upsertTag.run(registry, repository, tag, manifest.digest, now);
-    })();
+    return this.db
+      .transaction(() => {
+        // Re-checked inside the write transaction: garbage collection drops links (and retention deletes
+        // untagged manifests) in transactions of their own, so what was seen before may be gone now
+        // (see src/registry/gc.ts).
+        for (const digest of blobs) {
+          if (this.stmt.linkedBlob.get(registry, repository, digest) === undefined) return digest;
+        }
+        for (const digest of children) {
+          if (this.stmt.manifestExists.get(registry, repository, digest) === undefined) return digest;
+        }
+        this.stmt.insertRepo.run(registry, repository, now);
+        this.stmt.insertManifest.run(
+          registry,
+          repository,
+          manifest.digest,
+          manifest.mediaType,
+          manifest.size,
+          manifest.content,
+          manifest.subject ?? null,
+          manifest.artifactType ?? null,
+          manifest.annotations ? JSON.stringify(manifest.annotations) : null,
+          now,
+        );
+        if (tag !== undefined) this.stmt.upsertTag.run(registry, repository, tag, manifest.digest, now);
+        return undefined;
+      })
+      .immediate();
   }
 
   async deleteManifest(registry: string, repository: string, digest: string): Promise<boolean> {
-    return this.db.transaction(() => {
-      const removed = this.stmt.deleteManifest.run(registry, repository, digest).changes > 0;
-      if (removed) this.stmt.deleteTagsOf.run(registry, repository, digest);
-      return removed;
-    })();
+    return this.db
+      .transaction(() => {
+        const removed = this.stmt.deleteManifest.run(registry, repository, digest).changes > 0;
+        if (removed) this.stmt.deleteTagsOf.run(registry, repository, digest);
+        return removed;
+      })
+      .immediate();
   }
 
   async listReferrers(
@@ -361,11 +399,13 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async linkBlob(registry: string, repository: string, digest: string, size: number): Promise<void> {
     const now = Date.now();
-    this.db.transaction(() => {
-      this.stmt.insertRepo.run(registry, repository, now);
-      this.stmt.insertBlob.run(registry, digest, size, now);
-      this.stmt.insertLink.run(registry, repository, digest);
-    })();
+    this.db
+      .transaction(() => {
+        this.stmt.insertRepo.run(registry, repository, now);
+        this.stmt.insertBlob.run(registry, digest, size, now);
+        this.stmt.insertLink.run(registry, repository, digest, now);
+      })
+      .immediate();
   }
 
   async unlinkBlob(registry: string, repository: string, digest: string): Promise<boolean> {
@@ -375,7 +415,8 @@ export class SqliteMetadataStore implements MetadataStore {
   async registryUsage(registry: string): Promise<{ storageBytes: number }> {
     const row = this.db
       .prepare(
-        `SELECT (SELECT COALESCE(SUM(size), 0) FROM blobs WHERE registry = ?)
+        `SELECT (SELECT COALESCE(SUM(size), 0) FROM blobs b WHERE registry = ?
+                 AND EXISTS (SELECT 1 FROM blob_links l WHERE l.registry = b.registry AND l.digest = b.digest))
               + (SELECT COALESCE(SUM(size), 0) FROM manifests WHERE registry = ?) AS bytes`,
       )
       .get(registry, registry) as { bytes: number };
@@ -428,6 +469,14 @@ export class SqliteMetadataStore implements MetadataStore {
   private emit(event: ChangeEvent): void {
     this.events.emit('change', event);
   }
+}
+
+/** Databases from before garbage collection lack `blob_links.linked_at`; their links count as old. */
+function addLinkTimes(db: Database.Database): void {
+  const columns = db.prepare('PRAGMA table_info(blob_links)').all() as { name: string }[];
+  if (!columns.some((c) => c.name === 'linked_at'))
+    db.exec('ALTER TABLE blob_links ADD COLUMN linked_at INTEGER NOT NULL DEFAULT 0');
+  db.exec(LINK_INDEX);
 }
 
 interface RegistryRow {

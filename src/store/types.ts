@@ -121,8 +121,19 @@ export interface MetadataStore {
   getManifest(registry: string, repository: string, digest: string): Promise<ManifestRecord | undefined>;
   /** Which of `digests` are manifests of the repository. */
   existingManifests(registry: string, repository: string, digests: string[]): Promise<Set<string>>;
-  /** Stores a manifest (idempotent) and, when given, points `tag` at it, in one transaction. */
-  putManifest(registry: string, repository: string, manifest: ManifestRecord, tag?: string): Promise<void>;
+  /**
+   * Stores a manifest (idempotent) and, when given, points `tag` at it, in one transaction that first
+   * re-checks that each of `blobs` is still linked into the repository and each of `children` is
+   * still a manifest of it; resolves to the first digest that is not (and stores nothing then).
+   */
+  putManifest(
+    registry: string,
+    repository: string,
+    manifest: ManifestRecord,
+    tag?: string,
+    blobs?: readonly string[],
+    children?: readonly string[],
+  ): Promise<string | undefined>;
   /** Deletes a manifest, its tags and its referrer entry; false when it did not exist. */
   deleteManifest(registry: string, repository: string, digest: string): Promise<boolean>;
   listReferrers(
@@ -141,9 +152,12 @@ export interface MetadataStore {
   linkBlob(registry: string, repository: string, digest: string, size: number): Promise<void>;
   /** Removes a repository's link to a blob; false when there was none. */
   unlinkBlob(registry: string, repository: string, digest: string): Promise<boolean>;
-  /** Bytes a registry stores: its blobs (each once, however many repositories link it) and manifests. */
+  /**
+   * Bytes a registry stores: its blobs still linked into some repository (each once, however many
+   * repositories link it) and its manifests. Unlinked bytes awaiting garbage collection do not count.
+   */
   registryUsage(registry: string): Promise<{ storageBytes: number }>;
-  /** A registry-wide record of a committed blob, for mounts without `from`. */
+  /** A committed blob some repository of the registry still links, for mounts without `from`. */
   findBlob(registry: string, digest: string): Promise<{ size: number } | undefined>;
 
   // Upload sessions

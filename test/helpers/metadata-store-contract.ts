@@ -278,6 +278,36 @@ export function metadataStoreContract(name: string, factory: StoreFactory<Metada
     );
 
     it(
+      'unlinked blobs are unknown registry-wide and uncounted; putManifest re-checks its blobs',
+      withStore(async (store) => {
+        const blob = digestOf('blob');
+        await store.linkBlob(REG, 'a', blob, 4);
+        await store.linkBlob(REG, 'b', blob, 4);
+        const m = manifest('{"uses":"blob"}');
+        assert.deepEqual(await store.findBlob(REG, blob), { size: 4 });
+        assert.equal((await store.registryUsage(REG)).storageBytes, 4);
+        assert.equal(await store.unlinkBlob(REG, 'a', blob), true);
+        assert.deepEqual(await store.findBlob(REG, blob), { size: 4 });
+        assert.equal(await store.putManifest(REG, 'a', m, 'v1', [blob]), blob);
+        assert.equal(await store.getManifest(REG, 'a', m.digest), undefined);
+        assert.equal(await store.resolveTag(REG, 'a', 'v1'), undefined);
+        assert.equal(await store.unlinkBlob(REG, 'b', blob), true);
+        assert.equal(await store.findBlob(REG, blob), undefined);
+        assert.equal((await store.registryUsage(REG)).storageBytes, 0);
+        await store.linkBlob(REG, 'a', blob, 4);
+        assert.equal(await store.putManifest(REG, 'a', m, 'v1', [blob]), undefined);
+        assert.equal(await store.resolveTag(REG, 'a', 'v1'), m.digest);
+        const index = manifest(`{"manifests":["${m.digest}","${digestOf('gone')}"]}`);
+        assert.equal(
+          await store.putManifest(REG, 'a', index, 'i', [], [m.digest, digestOf('gone')]),
+          digestOf('gone'),
+        );
+        assert.equal(await store.getManifest(REG, 'a', index.digest), undefined);
+        assert.equal(await store.putManifest(REG, 'a', index, 'i', [], [m.digest]), undefined);
+      }),
+    );
+
+    it(
       'deleteRegistry removes the registry and everything in it, and nothing else',
       withStore(async (store) => {
         await store.createRegistry({ name: 'doomed', createdAt: new Date(), properties: {} });

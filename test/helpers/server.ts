@@ -19,8 +19,10 @@ export interface TestBerth extends RunningBerth {
   stop(): Promise<void>;
 }
 
-export type ConfigOverrides = Partial<Omit<BerthConfig, 'registry'>> & {
+export type ConfigOverrides = Partial<Omit<BerthConfig, 'registry' | 'gc' | 'webhooks'>> & {
   registry?: Partial<BerthConfig['registry']>;
+  gc?: Partial<BerthConfig['gc']>;
+  webhooks?: Partial<BerthConfig['webhooks']>;
 };
 
 /** Starts Berth for a test. Pass `dataDir` to reuse one (restart tests). */
@@ -35,6 +37,8 @@ export async function startTestBerth(overrides: ConfigOverrides = {}): Promise<T
     ...overrides,
     dataDir,
     registry: { ...DEFAULT_CONFIG.registry, ...overrides.registry },
+    gc: { ...DEFAULT_CONFIG.gc, ...overrides.gc },
+    webhooks: { ...DEFAULT_CONFIG.webhooks, ...overrides.webhooks },
   };
   const berth = await startBerth(config, pino({ level: config.logLevel }));
   return {

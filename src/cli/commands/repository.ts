@@ -144,7 +144,7 @@ async function deleteRepositoryOrImage(options: RepositoryOptions, ctx: CommandC
     options.yes,
   );
   // The management API deletes tags, not manifests: removing every tag on the manifest leaves it
-  // unreferenced, for the registry's garbage collection to reclaim.
+  // untagged, for the registry's retention policy (and then garbage collection) to reclaim.
   for (const tag of doomed) await client.deleteTag(options.name, image.repository, tag.name);
 }
 

@@ -17,6 +17,8 @@ declare module 'fastify' {
     bypassIdentity: DataPlaneIdentity | undefined;
     /** The repositories `/v2/_catalog` may list for this caller (scope map patterns); undefined: all. */
     catalogFilter: string[] | undefined;
+    /** Who the caller signed in as, once known (for the access log). */
+    identity: DataPlaneIdentity['ref'] | undefined;
   }
 }
 
@@ -75,6 +77,7 @@ export class DataPlaneAuth {
     const settings = await this.credentials.settings(registry);
     const required = requiredAccess(route, request.method, query);
     const caller = await this.caller(request, registry, settings, required);
+    request.identity = caller.identity.ref;
     const allows = (r: ResourceAccess) =>
       caller.granted
         ? covers(caller.granted, r)

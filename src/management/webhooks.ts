@@ -1,0 +1,245 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { ManagementError } from '../errors/management.js';
+import {
+  WEBHOOK_ACTIONS,
+  type DeliveryRecord,
+  type WebhookAction,
+  type WebhookRecord,
+  type WebhookStore,
+} from '../store/webhook-types.js';
+
+/** The `target` of an ACR event. */
+export interface EventTarget {
+  mediaType?: string | undefined;
+  size?: number | undefined;
+  digest?: string | undefined;
+  length?: number | undefined;
+  repository?: string | undefined;
+  tag?: string | undefined;
+  [extra: string]: unknown;
+}
+
+/** The `request` of an ACR event. */
+export interface EventRequest {
+  id: string;
+  host: string;
+  method: string;
+  useragent: string;
+}
+
+/** What a caller may set on a webhook. */
+export interface WebhookInput {
+  serviceUri?: string;
+  actions?: string[];
+  scope?: string;
+  customHeaders?: Record<string, string>;
+  status?: string;
+}
+
+const NAME_RE = /^[a-zA-Z0-9]{5,50}$/;
+const HEADER_NAME_RE = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$/;
+
+/**
+ * Webhooks as in ACR: per registry, for a set of actions and a repository scope; events are queued in
+ * the store for delivery (src/management/webhook-delivery.ts), never sent on the request path.
+ */
+export class WebhookService {
+  private wake: () => void = () => undefined;
+
+  constructor(private readonly store: WebhookStore) {}
+
+  /** Called after events are queued, so the dispatcher need not wait for its next poll. */
+  onQueued(wake: () => void): void {
+    this.wake = wake;
+  }
+
+  /** Creates a webhook; its signing secret is returned this once. */
+  async create(registry: string, name: string, input: WebhookInput): Promise<WebhookRecord> {
+    if (!NAME_RE.test(name)) {
+      throw new ManagementError('InvalidParameter', 'Webhook names are 5-50 letters and digits.', {
+        target: 'name',
+      });
+    }
+    if (input.serviceUri === undefined || input.actions === undefined) {
+      throw new ManagementError('InvalidRequestContent', 'A webhook needs serviceUri and actions.');
+    }
+    const webhook: WebhookRecord = {
+      registry,
+      name,
+      serviceUri: '',
+      actions: [],
+      scope: '',
+      customHeaders: {},
+      status: 'enabled',
+      secret: randomBytes(32).toString('base64url'),
+      createdAt: new Date(),
+    };
+    apply(webhook, input);
+    if (!(await this.store.createWebhook(webhook))) {
+      throw new ManagementError('Conflict', `Webhook '${name}' already exists in registry '${registry}'.`);
+    }
+    return webhook;
+  }
+
+  /** Changes the given fields of a webhook. */
+  async update(registry: string, name: string, input: WebhookInput): Promise<WebhookRecord> {
+    const webhook = await this.get(registry, name);
+    apply(webhook, input);
+    await this.store.updateWebhook(webhook);
+    return webhook;
+  }
+
+  async get(registry: string, name: string): Promise<WebhookRecord> {
+    const webhook = await this.store.getWebhook(registry, name);
+    if (!webhook) throw new ManagementError('ResourceNotFound', `Webhook '${name}' was not found.`);
+    return webhook;
+  }
+
+  list(registry: string): Promise<WebhookRecord[]> {
+    return this.store.listWebhooks(registry);
+  }
+
+  async delete(registry: string, name: string): Promise<void> {
+    if (!(await this.store.deleteWebhook(registry, name)))
+      throw new ManagementError('ResourceNotFound', `Webhook '${name}' was not found.`);
+  }
+
+  /** Queues a `ping` event to one webhook (whatever its actions and status); returns the event id. */
+  async ping(registry: string, name: string): Promise<string> {
+    const webhook = await this.get(registry, name);
+    const event = { id: randomUUID(), timestamp: new Date().toISOString(), action: 'ping' };
+    await this.store.enqueue([delivery(webhook, event.id, 'ping', event)]);
+    this.wake();
+    return event.id;
+  }
+
+  /** A webhook's delivery log, newest first. */
+  async events(registry: string, name: string): Promise<DeliveryRecord[]> {
+    await this.get(registry, name);
+    return this.store.listDeliveries(registry, name, 200);
+  }
+
+  /** Queues an event for every enabled webhook of the registry whose actions and scope match. */
+  async publish(
+    registry: string,
+    action: WebhookAction,
+    target: EventTarget,
+    request?: EventRequest,
+  ): Promise<void> {
+    const hooks = (await this.store.listWebhooks(registry)).filter(
+      (w) => w.status === 'enabled' && w.actions.includes(action) && inScope(w.scope, target),
+    );
+    if (hooks.length === 0) return;
+    const event = {
+      id: randomUUID(),
+      timestamp: new Date().toISOString(),
+      action,
+      target: dropUndefined(target),
+      ...(request ? { request } : {}),
+    };
+    await this.store.enqueue(hooks.map((w) => delivery(w, event.id, action, event)));
+    this.wake();
+  }
+
+  /** Drops a deleted registry's webhooks and their logs. */
+  forgetRegistry(registry: string): Promise<void> {
+    return this.store.deleteRegistryWebhooks(registry);
+  }
+}
+
+/**
+ * ACR's scope: empty matches everything; `repo:tag` one tag; `repo:*` every tag of a repository; a
+ * bare `repo` means `repo:latest`. Events without a repository (networkDenied) match any scope.
+ */
+export function inScope(scope: string, target: EventTarget): boolean {
+  if (scope === '' || target.repository === undefined) return true;
+  const colon = scope.lastIndexOf(':');
+  const repository = colon === -1 ? scope : scope.slice(0, colon);
+  const tag = colon === -1 ? 'latest' : scope.slice(colon + 1);
+  if (!globMatch(repository, target.repository)) return false;
+  return tag === '*' || target.tag === undefined || globMatch(tag, target.tag);
+}
+
+function globMatch(pattern: string, value: string): boolean {
+  if (!pattern.includes('*')) return pattern === value;
+  const parts = pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&'));
+  return new RegExp(`^${parts.join('.*')}$`).test(value);
+}
+
+function apply(webhook: WebhookRecord, input: WebhookInput): void {
+  if (input.serviceUri !== undefined) {
+    let uri: URL;
+    try {
+      uri = new URL(input.serviceUri);
+    } catch {
+      uri = new URL('invalid:');
+    }
+    if (uri.protocol !== 'http:' && uri.protocol !== 'https:') {
+      throw new ManagementError('InvalidParameter', 'serviceUri must be an http or https URL.', {
+        target: 'serviceUri',
+      });
+    }
+    webhook.serviceUri = uri.href;
+  }
+  if (input.actions !== undefined) {
+    const unknown = input.actions.filter((a) => !(WEBHOOK_ACTIONS as readonly string[]).includes(a));
+    if (input.actions.length === 0 || unknown.length > 0) {
+      throw new ManagementError(
+        'InvalidParameter',
+        `actions must be some of: ${WEBHOOK_ACTIONS.join(', ')}${unknown.length ? ` (not ${unknown.join(', ')})` : ''}.`,
+        { target: 'actions' },
+      );
+    }
+    webhook.actions = [...new Set(input.actions)] as WebhookAction[];
+  }
+  if (input.scope !== undefined) {
+    if (input.scope.length > 512)
+      throw new ManagementError('InvalidParameter', 'scope is too long.', { target: 'scope' });
+    webhook.scope = input.scope;
+  }
+  if (input.customHeaders !== undefined) {
+    for (const [name, value] of Object.entries(input.customHeaders)) {
+      if (!HEADER_NAME_RE.test(name) || typeof value !== 'string' || /[\r\n]/.test(value)) {
+        throw new ManagementError(
+          'InvalidParameter',
+          `customHeaders: '${name.slice(0, 100)}' is not a valid header.`,
+          {
+            target: 'customHeaders',
+          },
+        );
+      }
+    }
+    webhook.customHeaders = { ...input.customHeaders };
+  }
+  if (input.status !== undefined) {
+    if (input.status !== 'enabled' && input.status !== 'disabled') {
+      throw new ManagementError('InvalidParameter', 'status must be enabled or disabled.', {
+        target: 'status',
+      });
+    }
+    webhook.status = input.status;
+  }
+}
+
+function delivery(webhook: WebhookRecord, eventId: string, action: string, event: object): DeliveryRecord {
+  const now = new Date();
+  return {
+    id: randomUUID(),
+    registry: webhook.registry,
+    webhook: webhook.name,
+    eventId,
+    action,
+    payload: JSON.stringify(event),
+    status: 'pending',
+    attempts: 0,
+    nextAttemptAt: now.getTime(),
+    lastStatusCode: undefined,
+    lastError: undefined,
+    createdAt: now,
+    updatedAt: now,
+  };
+}
+
+function dropUndefined(target: EventTarget): EventTarget {
+  return Object.fromEntries(Object.entries(target).filter(([, v]) => v !== undefined));
+}

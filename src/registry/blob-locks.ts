@@ -1,0 +1,26 @@
+/**
+ * Per-digest mutual exclusion inside one process, between the steps that bring a blob's bytes and its
+ * record together (an upload's commit, a mount) and garbage collection removing both. Without it a
+ * commit could find the file present (and discard its own copy) just before the collector unlinks it.
+ * Scale-out across nodes needs a lock the nodes share (an advisory lock in PostgreSQL) in its place.
+ */
+export class BlobLocks {
+  private readonly tails = new Map<string, Promise<void>>();
+
+  /** Runs `work` while holding the lock of `registry`'s `digest`; waiters run in arrival order. */
+  async withLock<T>(registry: string, digest: string, work: () => Promise<T>): Promise<T> {
+    const key = `${registry}\u0000${digest}`;
+    const previous = this.tails.get(key) ?? Promise.resolve();
+    let release!: () => void;
+    const current = new Promise<void>((resolve) => (release = resolve));
+    const tail = previous.then(() => current);
+    this.tails.set(key, tail);
+    await previous;
+    try {
+      return await work();
+    } finally {
+      release();
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    }
+  }
+}
