@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { copyFile, mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import { chmod, constants, copyFile, mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { SqliteGcStore } from './store/sqlite-gc-store.js';
@@ -13,6 +13,8 @@ export interface BackupSummary {
 /** Longest a backup may hold garbage collection back if it dies without releasing its lease. */
 const LEASE_MS = 6 * 60 * 60 * 1000;
 const DB = 'metadata.db';
+/** The key that seals the database's secrets (src/auth/secret-box.ts): without it they cannot be read. */
+const KEY_FILE = 'berth.key';
 
 /**
  * Takes a consistent online copy of a data directory into `to`: SQLite's online backup of the
@@ -23,7 +25,10 @@ const DB = 'metadata.db';
  */
 export async function backupDataDir(dataDir: string, to: string): Promise<BackupSummary> {
   await assertEmptyDir(to);
-  await mkdir(to, { recursive: true });
+  // A backup holds password hashes and the sealing key: only Berth's own user may read it.
+  await mkdir(to, { recursive: true, mode: 0o700 });
+  await chmod(to, 0o700);
+  await copyKeyFile(dataDir, to);
   const leases = new SqliteGcStore(join(dataDir, DB));
   const lease = randomUUID();
   try {
@@ -34,6 +39,7 @@ export async function backupDataDir(dataDir: string, to: string): Promise<Backup
     } finally {
       source.close();
     }
+    await chmod(join(to, DB), 0o600);
     const copy = new Database(join(to, DB));
     try {
       copy.exec('DELETE FROM uploads; DELETE FROM backup_leases;');
@@ -62,12 +68,26 @@ export async function restoreBackup(from: string, dataDir: string): Promise<Back
   try {
     const check = backup.pragma('integrity_check', { simple: true });
     if (check !== 'ok') throw new Error(`the backup's database is damaged: ${String(check)}`);
-    await mkdir(dataDir, { recursive: true });
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
+    await chmod(dataDir, 0o700);
+    await copyKeyFile(from, dataDir);
     await backup.backup(join(dataDir, DB));
+    await chmod(join(dataDir, DB), 0o600);
     return await copyBlobs(backup, join(from, 'blobs'), join(dataDir, 'blobs'));
   } finally {
     backup.close();
   }
+}
+
+/** Copies the sealing key file (0600), which a data directory from before sealed secrets may lack. */
+async function copyKeyFile(fromDir: string, toDir: string): Promise<void> {
+  try {
+    await copyFile(join(fromDir, KEY_FILE), join(toDir, KEY_FILE), constants.COPYFILE_EXCL);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  await chmod(join(toDir, KEY_FILE), 0o600);
 }
 
 /** Copies each blob the database records from one blob root to another, checking its size. */
