@@ -177,6 +177,16 @@ export class IdentityService {
       if (this.verified.size > 10_000) this.verified.clear();
       this.verified.set(fingerprint, { id: identity.id, until: Date.now() + VERIFIED_TTL_MS });
     }
+    return this.principalOf(identity);
+  }
+
+  /** The principal of an identity by id, with its current roles (undefined once it is deleted). */
+  async principalById(id: string): Promise<Principal | undefined> {
+    const identity = await this.store.getIdentity(id);
+    return identity && this.principalOf(identity);
+  }
+
+  private async principalOf(identity: IdentityRecord): Promise<Principal> {
     return {
       id: identity.id,
       name: identity.name,

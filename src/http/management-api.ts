@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { IdentityService, Principal } from '../auth/identities.js';
+import { PortalSessions } from '../auth/sessions.js';
 import { ManagementError } from '../errors/management.js';
 import { closeIdleConnectionsWhileClosing } from './graceful-close.js';
 import type { NetworkAccessService } from '../management/network-access.js';
@@ -9,10 +10,13 @@ import type { RegistryManager } from '../management/registries.js';
 import type { IpMatcher } from '../network/index.js';
 import type { DenialAuditStore, MetadataStore, RoleName } from '../store/types.js';
 import { registerIdentityRoutes } from './management/identities.js';
+import { registerManifestRoutes } from './management/manifests.js';
 import { registerNetworkRoutes } from './management/network.js';
 import { buildOpenApi, type RouteDoc } from './management/openapi.js';
 import { registerRegistryRoutes } from './management/registries.js';
 import { registerRepositoryRoutes } from './management/repositories.js';
+import { authenticateRequest, isPortalRequest, registerSessionRoutes } from './management/sessions.js';
+import { registerPortal } from './portal-static.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -38,11 +42,20 @@ export interface ManagementContext {
    * without one learns nothing (403), not even whether the registry exists (404).
    */
   registryFor: (principal: Principal, name: string, role: RoleName) => Promise<string>;
+  /** The portal's sign-in sessions. */
+  sessions: PortalSessions;
 }
 
-export type ManagementDeps = Omit<ManagementContext, 'route' | 'registryFor'> & { logger: Logger };
+export type ManagementDeps = Omit<ManagementContext, 'route' | 'registryFor' | 'sessions'> & {
+  logger: Logger;
+  /** Where the built portal is (default: the package's dist/portal). */
+  portalDir?: string;
+};
 
-/** Builds the management API (`/api/...`): ARM-shaped JSON, authenticated, role-checked. */
+/**
+ * Builds the management API (`/api/...`): ARM-shaped JSON, authenticated, role-checked; and serves
+ * the portal's static files under `/`.
+ */
 export function buildManagementApi(deps: ManagementDeps): FastifyInstance {
   const app = Fastify({
     loggerInstance: deps.logger,
@@ -71,12 +84,15 @@ export function buildManagementApi(deps: ManagementDeps): FastifyInstance {
     });
   };
 
+  const sessions = new PortalSessions();
   app.addHook('onRequest', async (request) => {
     // Decided by the matched route, not the raw target: an absolute-form target
     // (`GET http://host/api/registries`) reaches the same route but does not start with '/api/'.
     const path = request.routeOptions.url ?? request.url;
     if (path === '/api/openapi.json' || !path.startsWith('/api/')) return;
-    request.principal = await deps.identities.authenticate(request.headers.authorization);
+    // Signing in is how a caller gets credentials; it checks the ones in its body itself.
+    if (path === '/api/sessions' && request.method === 'POST') return;
+    request.principal = await authenticateRequest(request, deps.identities, sessions);
   });
   app.setErrorHandler((error, request, reply) => sendManagementError(error, request, reply));
   app.setNotFoundHandler((request, reply) =>
@@ -95,9 +111,11 @@ export function buildManagementApi(deps: ManagementDeps): FastifyInstance {
     deps.identities.authorize(principal, name.toLowerCase(), role);
     return (await deps.registries.get(name)).name;
   };
-  const ctx: ManagementContext = { ...deps, route, registryFor };
+  const ctx: ManagementContext = { ...deps, route, registryFor, sessions };
+  registerSessionRoutes(ctx);
   registerRegistryRoutes(ctx);
   registerRepositoryRoutes(ctx);
+  registerManifestRoutes(ctx);
   registerNetworkRoutes(ctx);
   registerIdentityRoutes(ctx);
 
@@ -111,14 +129,19 @@ export function buildManagementApi(deps: ManagementDeps): FastifyInstance {
     responses: { 200: { description: 'The OpenAPI document' } },
     handler: async () => (openapi ??= buildOpenApi(docs)),
   });
+  registerPortal(app, deps.portalDir);
   return app;
 }
 
 function sendManagementError(error: unknown, request: FastifyRequest, reply: FastifyReply): void {
   const managementError = toManagementError(error, request);
   if (managementError.status >= 500) request.log.error({ err: error }, 'management request failed');
+  // A Basic challenge would make the browser pop up its own sign-in box over the portal's.
   if (managementError.code === 'AuthenticationFailed')
-    reply.header('WWW-Authenticate', 'Basic realm="berth", Bearer');
+    reply.header(
+      'WWW-Authenticate',
+      isPortalRequest(request) ? 'Bearer realm="berth"' : 'Basic realm="berth", Bearer',
+    );
   reply.code(managementError.status).send(managementError.toBody());
 }
 

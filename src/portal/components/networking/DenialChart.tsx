@@ -1,0 +1,109 @@
+import type { Denials } from '../../types';
+
+const REASON_LABELS: Record<string, string> = {
+  ipNotAllowed: 'Address not allowed',
+  publicNetworkAccessDisabled: 'Public access disabled',
+  privateEndpointNotApproved: 'Private endpoint not approved',
+};
+const COLORS = ['#c4314b', '#8a6d00', '#5c2d91', '#0063b1', '#3b3b3b'];
+const BARS = 30;
+
+/** Counts per reason in `BARS` equal time buckets from `since` to `until`. */
+export interface DenialBuckets {
+  start: number;
+  width: number;
+  reasons: string[];
+  /** `counts[bar][reasonIndex]` */
+  counts: number[][];
+}
+
+/**
+ * Buckets refusals over time by reason: from the per-minute `timeSeries` when the server sends it,
+ * else from the individual denials in `value` (which the server caps, so that is a lower bound).
+ */
+export function bucketDenials(denials: Denials, since: Date, until: Date): DenialBuckets {
+  const start = since.getTime();
+  const width = Math.max(1, (until.getTime() - start) / BARS);
+  const points: { time: number; reason: string; count: number }[] = denials.timeSeries
+    ? denials.timeSeries.flatMap((p) =>
+        Object.entries(p.counts).map(([reason, count]) => ({ time: Date.parse(p.time), reason, count })),
+      )
+    : denials.value.map((d) => ({ time: Date.parse(d.time), reason: d.reason, count: 1 }));
+  const reasons = [...new Set(points.map((p) => p.reason))].sort();
+  const counts = Array.from({ length: BARS }, () => reasons.map(() => 0));
+  for (const p of points) {
+    const bar = Math.floor((p.time - start) / width);
+    if (bar < 0 || Number.isNaN(bar)) continue;
+    counts[Math.min(bar, BARS - 1)]![reasons.indexOf(p.reason)]! += p.count;
+  }
+  return { start, width, reasons, counts };
+}
+
+/** A stacked bar chart of refusals over time, with a legend that carries the totals (for everyone). */
+export function DenialChart(props: { denials: Denials; since: Date; until: Date }) {
+  const b = bucketDenials(props.denials, props.since, props.until);
+  const totals = b.reasons.map((_, r) => b.counts.reduce((sum, bar) => sum + (bar[r] ?? 0), 0));
+  const max = Math.max(1, ...b.counts.map((bar) => bar.reduce((s, n) => s + n, 0)));
+  const W = 600;
+  const H = 160;
+  const barW = W / BARS;
+  const summary =
+    b.reasons.length === 0
+      ? 'No refused requests in this time range.'
+      : `Refused requests over time: ${b.reasons.map((r, i) => `${totals[i]} ${label(r).toLowerCase()}`).join(', ')}.`;
+  const time = (t: number) => new Date(t).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  return (
+    <figure class="chart">
+      <svg viewBox={`0 0 ${W} ${H + 20}`} role="img" aria-label={summary} preserveAspectRatio="none">
+        <line x1={0} y1={H} x2={W} y2={H} class="axis" />
+        {b.counts.map((bar, i) => {
+          let y = H;
+          return bar.map((n, r) => {
+            if (n === 0) return null;
+            const h = (n / max) * (H - 10);
+            y -= h;
+            return (
+              <rect
+                key={`${i}-${r}`}
+                x={i * barW + 1}
+                y={y}
+                width={barW - 2}
+                height={h}
+                fill={COLORS[r % COLORS.length]}
+              >
+                <title>{`${time(b.start + i * b.width)}: ${n} ${label(b.reasons[r]!)}`}</title>
+              </rect>
+            );
+          });
+        })}
+        <text x={0} y={H + 15} class="tick">
+          {time(b.start)}
+        </text>
+        <text x={W} y={H + 15} class="tick" text-anchor="end">
+          {time(b.start + BARS * b.width)}
+        </text>
+        <text x={4} y={12} class="tick">
+          max {max}
+        </text>
+      </svg>
+      <figcaption>
+        {b.reasons.length === 0 ? (
+          summary
+        ) : (
+          <ul class="legend">
+            {b.reasons.map((r, i) => (
+              <li key={r}>
+                <span class={`swatch swatch-${i % COLORS.length}`} aria-hidden="true" />
+                {label(r)}: <strong>{totals[i]}</strong>
+              </li>
+            ))}
+          </ul>
+        )}
+      </figcaption>
+    </figure>
+  );
+}
+
+function label(reason: string): string {
+  return REASON_LABELS[reason] ?? reason;
+}
