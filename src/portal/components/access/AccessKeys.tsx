@@ -150,7 +150,7 @@ function RoleAssignments(props: { name: string; me: Me }) {
       {keys.error instanceof ApiError ? <Notice kind="error">{keys.error.message}</Notice> : null}
       {keys.data && keys.data.length > 0 && (
         <div class="table-wrap">
-          <table>
+          <table class="stack">
             <thead>
               <tr>
                 <th scope="col">API key</th>
@@ -161,14 +161,14 @@ function RoleAssignments(props: { name: string; me: Me }) {
             <tbody>
               {keys.data.map((k) => (
                 <tr key={k.id}>
-                  <td>{k.name}</td>
-                  <td>
+                  <td data-label="API key">{k.name}</td>
+                  <td data-label="Role here">
                     {k.roles
                       .filter((r) => r.registry === registry || r.registry === '*')
                       .map((r) => `${r.role}${r.registry === '*' ? ' (all registries)' : ''}`)
                       .join(', ')}
                   </td>
-                  <td>{new Date(k.createdAt).toLocaleDateString()}</td>
+                  <td data-label="Created">{new Date(k.createdAt).toLocaleDateString()}</td>
                 </tr>
               ))}
             </tbody>

@@ -54,7 +54,10 @@ export function DenialChart(props: { denials: Denials; since: Date; until: Date 
   const time = (t: number) => new Date(t).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
   return (
     <figure class="chart">
-      <svg viewBox={`0 0 ${W} ${H + 20}`} role="img" aria-label={summary} preserveAspectRatio="none">
+      <p class="chart-scale">
+        <span>Most in one bar: {max}</span>
+      </p>
+      <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label={summary} preserveAspectRatio="none">
         <line x1={0} y1={H} x2={W} y2={H} class="axis" />
         {b.counts.map((bar, i) => {
           let y = H;
@@ -76,16 +79,11 @@ export function DenialChart(props: { denials: Denials; since: Date; until: Date 
             );
           });
         })}
-        <text x={0} y={H + 15} class="tick">
-          {time(b.start)}
-        </text>
-        <text x={W} y={H + 15} class="tick" text-anchor="end">
-          {time(b.start + BARS * b.width)}
-        </text>
-        <text x={4} y={12} class="tick">
-          max {max}
-        </text>
       </svg>
+      <p class="chart-axis" aria-hidden="true">
+        <span>{time(b.start)}</span>
+        <span>{time(b.start + BARS * b.width)}</span>
+      </p>
       <figcaption>
         {b.reasons.length === 0 ? (
           summary

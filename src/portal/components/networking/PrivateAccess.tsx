@@ -59,7 +59,7 @@ export function PrivateAccess(props: { versioned: Versioned }) {
       {data && data.length === 0 && <p>There are no private endpoint connections.</p>}
       {data && data.length > 0 && (
         <div class="table-wrap">
-          <table>
+          <table class="stack">
             <thead>
               <tr>
                 <th scope="col">Connection</th>
@@ -74,34 +74,38 @@ export function PrivateAccess(props: { versioned: Versioned }) {
                 const state = pe.properties.privateLinkServiceConnectionState;
                 return (
                   <tr key={pe.name}>
-                    <td>{pe.name}</td>
-                    <td class="mono">{pe.properties.privateEndpoint.address}</td>
-                    <td>
+                    <td data-label="Connection">{pe.name}</td>
+                    <td data-label="Address" class="mono">
+                      {pe.properties.privateEndpoint.address}
+                    </td>
+                    <td data-label="State">
                       <span class={`state state-${state.status.toLowerCase()}`}>{state.status}</span>
                     </td>
-                    <td>{state.description ?? ''}</td>
-                    <td class="row-actions">
-                      <button
-                        type="button"
-                        disabled={state.status === 'Approved'}
-                        onClick={() => setState(pe, 'Approved')}
-                        aria-label={`Approve ${pe.name}`}
-                      >
-                        Approve
-                      </button>
-                      <button
-                        type="button"
-                        disabled={state.status === 'Rejected'}
-                        onClick={() => setState(pe, 'Rejected')}
-                        aria-label={`Reject ${pe.name}`}
-                      >
-                        Reject
-                      </button>
-                      <ConfirmButton
-                        label="Remove"
-                        confirmLabel={`Remove ${pe.name}`}
-                        onConfirm={() => remove(pe)}
-                      />
+                    <td data-label="Description">{state.description ?? ''}</td>
+                    <td data-label="Actions">
+                      <span class="row-actions">
+                        <button
+                          type="button"
+                          disabled={state.status === 'Approved'}
+                          onClick={() => setState(pe, 'Approved')}
+                          aria-label={`Approve ${pe.name}`}
+                        >
+                          Approve
+                        </button>
+                        <button
+                          type="button"
+                          disabled={state.status === 'Rejected'}
+                          onClick={() => setState(pe, 'Rejected')}
+                          aria-label={`Reject ${pe.name}`}
+                        >
+                          Reject
+                        </button>
+                        <ConfirmButton
+                          label="Remove"
+                          confirmLabel={`Remove ${pe.name}`}
+                          onConfirm={() => remove(pe)}
+                        />
+                      </span>
                     </td>
                   </tr>
                 );

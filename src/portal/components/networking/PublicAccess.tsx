@@ -165,8 +165,8 @@ export function PublicAccess(props: {
         <fieldset disabled={!premium || busy} class="firewall">
           <legend>Firewall</legend>
           <p class="hint">
-            Add IPv4 or IPv6 addresses or CIDR ranges that may reach the registry ({check.rules.length} of{' '}
-            {props.limit} allowed by the plan).
+            Add IPv4 or IPv6 addresses or CIDR ranges that may reach the registry. The plan allows{' '}
+            {props.limit}; {check.rules.length} entered.
           </p>
           <label class="checkbox">
             <input
@@ -232,7 +232,7 @@ export function PublicAccess(props: {
         </label>
         <p class="hint">API keys marked as trusted services may bypass these rules.</p>
       </fieldset>
-      <div class="actions sticky">
+      <div class="actions bar">
         <button type="submit" class="primary" disabled={!premium || busy || !dirty}>
           {busy ? 'Saving…' : 'Save'}
         </button>

@@ -87,7 +87,7 @@ export function RefusedTraffic(props: {
         {data && data.denials.countsByIp.length === 0 && <p>Nobody was refused in this time range.</p>}
         {data && data.denials.countsByIp.length > 0 && (
           <div class="table-wrap">
-            <table>
+            <table class="stack">
               <thead>
                 <tr>
                   <th scope="col">Client address</th>
@@ -105,11 +105,13 @@ export function RefusedTraffic(props: {
                     const rule = canonicalRule(c.clientIp);
                     return (
                       <tr key={c.clientIp}>
-                        <td class="mono">{c.clientIp}</td>
-                        <td>{c.count}</td>
-                        <td>{[...(reasonsByIp.get(c.clientIp) ?? [])].join(', ')}</td>
-                        <td>{formatTime(c.lastSeen)}</td>
-                        <td>
+                        <td data-label="Client address" class="mono">
+                          {c.clientIp}
+                        </td>
+                        <td data-label="Refused">{c.count}</td>
+                        <td data-label="Reason">{[...(reasonsByIp.get(c.clientIp) ?? [])].join(', ')}</td>
+                        <td data-label="Last seen">{formatTime(c.lastSeen)}</td>
+                        <td data-label="Action">
                           {rule && allowed.has(rule) ? (
                             <span class="muted">Allowed by a rule</span>
                           ) : (

@@ -22,7 +22,7 @@ export function RegistryList(props: { me: Me }) {
       {data && data.length === 0 && <p>There are no registries you can see yet.</p>}
       {data && data.length > 0 && (
         <div class="table-wrap">
-          <table>
+          <table class="stack">
             <thead>
               <tr>
                 <th scope="col">Name</th>
@@ -35,13 +35,15 @@ export function RegistryList(props: { me: Me }) {
             <tbody>
               {data.map((r) => (
                 <tr key={r.name}>
-                  <td>
+                  <td data-label="Name">
                     <a href={href('registries', r.name)}>{r.name}</a>
                   </td>
-                  <td class="mono">{r.properties.loginServer}</td>
-                  <td>{r.sku.name}</td>
-                  <td>{publicAccessLabel(r)}</td>
-                  <td>{formatTime(r.properties.creationDate)}</td>
+                  <td data-label="Login server" class="mono">
+                    {r.properties.loginServer}
+                  </td>
+                  <td data-label="SKU">{r.sku.name}</td>
+                  <td data-label="Public access">{publicAccessLabel(r)}</td>
+                  <td data-label="Created">{formatTime(r.properties.creationDate)}</td>
                 </tr>
               ))}
             </tbody>

@@ -48,7 +48,7 @@ export function RepositoryDetails(props: {
         <section aria-labelledby="tags-heading">
           <h2 id="tags-heading">Tags</h2>
           <div class="table-wrap">
-            <table>
+            <table class="stack">
               <thead>
                 <tr>
                   <th scope="col">Tag</th>
@@ -59,15 +59,15 @@ export function RepositoryDetails(props: {
               <tbody>
                 {data.map((t) => (
                   <tr key={t.name} aria-current={props.reference === t.name ? 'true' : undefined}>
-                    <td>
+                    <td data-label="Tag">
                       <a href={href('registries', props.name, 'repositories', props.repository, t.name)}>
                         {t.name}
                       </a>
                     </td>
-                    <td class="mono" title={t.digest}>
+                    <td data-label="Digest" class="mono" title={t.digest}>
                       {shortDigest(t.digest)}
                     </td>
-                    <td>
+                    <td data-label="Actions">
                       <ConfirmButton
                         label="Delete tag"
                         confirmLabel={`Delete tag ${t.name}`}
@@ -194,7 +194,7 @@ function DescriptorTable(props: {
         <p class="muted">{props.empty ?? 'None.'}</p>
       ) : (
         <div class="table-wrap">
-          <table>
+          <table class="stack">
             <thead>
               <tr>
                 <th scope="col">{props.title === 'Platforms' ? 'Platform' : 'Type'}</th>
@@ -205,11 +205,11 @@ function DescriptorTable(props: {
             <tbody>
               {props.rows.map((d) => (
                 <tr key={d.digest}>
-                  <td>{props.first(d)}</td>
-                  <td class="mono" title={d.digest}>
+                  <td data-label={props.title === 'Platforms' ? 'Platform' : 'Type'}>{props.first(d)}</td>
+                  <td data-label="Digest" class="mono" title={d.digest}>
                     <a href={props.link(d)}>{shortDigest(d.digest)}</a>
                   </td>
-                  <td>{formatBytes(d.size)}</td>
+                  <td data-label="Size">{formatBytes(d.size)}</td>
                 </tr>
               ))}
             </tbody>
