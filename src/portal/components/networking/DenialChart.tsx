@@ -1,4 +1,5 @@
 import type { Denials } from '../../types';
+import { BARS, bucketDenials } from './denial-buckets';
 
 const REASON_LABELS: Record<string, string> = {
   ipNotAllowed: 'Address not allowed',
@@ -6,39 +7,6 @@ const REASON_LABELS: Record<string, string> = {
   privateEndpointNotApproved: 'Private endpoint not approved',
 };
 const COLORS = ['#c4314b', '#8a6d00', '#5c2d91', '#0063b1', '#3b3b3b'];
-const BARS = 30;
-
-/** Counts per reason in `BARS` equal time buckets from `since` to `until`. */
-export interface DenialBuckets {
-  start: number;
-  width: number;
-  reasons: string[];
-  /** `counts[bar][reasonIndex]` */
-  counts: number[][];
-}
-
-/**
- * Buckets refusals over time by reason: from the per-minute `timeSeries` when the server sends it,
- * else from the individual denials in `value` (which the server caps, so that is a lower bound).
- */
-export function bucketDenials(denials: Denials, since: Date, until: Date): DenialBuckets {
-  const start = since.getTime();
-  const width = Math.max(1, (until.getTime() - start) / BARS);
-  const points: { time: number; reason: string; count: number }[] = denials.timeSeries
-    ? denials.timeSeries.flatMap((p) =>
-        Object.entries(p.counts).map(([reason, count]) => ({ time: Date.parse(p.time), reason, count })),
-      )
-    : denials.value.map((d) => ({ time: Date.parse(d.time), reason: d.reason, count: 1 }));
-  const reasons = [...new Set(points.map((p) => p.reason))].sort();
-  const counts = Array.from({ length: BARS }, () => reasons.map(() => 0));
-  for (const p of points) {
-    const bar = Math.floor((p.time - start) / width);
-    if (bar < 0 || Number.isNaN(bar)) continue;
-    counts[Math.min(bar, BARS - 1)]![reasons.indexOf(p.reason)]! += p.count;
-  }
-  return { start, width, reasons, counts };
-}
-
 /** A stacked bar chart of refusals over time, with a legend that carries the totals (for everyone). */
 export function DenialChart(props: { denials: Denials; since: Date; until: Date }) {
   const b = bucketDenials(props.denials, props.since, props.until);
