@@ -43,14 +43,24 @@ export function AccessKeys(props: { name: string; me: Me }) {
     }
     reload();
   };
+  // The regenerated passwords come back in the answer, so they show together with the message.
+  const [fresh, setFresh] = useState<RegistryCredentials>();
+  useEffect(() => setFresh(undefined), [data]);
+  const credentials = fresh ?? data?.credentials;
   const regenerate = async (which: 'password' | 'password2') => {
     try {
-      await api('POST', registryPath(props.name, 'regenerateCredential'), { body: { name: which } });
+      const result = await api<RegistryCredentials>(
+        'POST',
+        registryPath(props.name, 'regenerateCredential'),
+        {
+          body: { name: which },
+        },
+      );
+      setFresh(result.body);
       setMessage({ kind: 'success', text: `${which} was regenerated; the old one no longer works.` });
     } catch (e) {
       setMessage({ kind: 'error', text: messageOf(e) });
     }
-    reload();
   };
 
   return (
@@ -65,10 +75,10 @@ export function AccessKeys(props: { name: string; me: Me }) {
             <input type="checkbox" checked={enabledNow} onChange={(e) => setAdmin(e.currentTarget.checked)} />
             Enable the admin user (a user name and two passwords for the data plane)
           </label>
-          {data.credentials && (
+          {credentials && (
             <>
-              <CopyLine label="Username" text={data.credentials.username} />
-              {data.credentials.passwords.map((p) => (
+              <CopyLine label="Username" text={credentials.username} />
+              {credentials.passwords.map((p) => (
                 <Secret key={p.name} label={p.name} value={p.value} onRegenerate={() => regenerate(p.name)} />
               ))}
             </>
