@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, setSignedOutHandler } from './api';
 import { AccessKeys } from './components/access/AccessKeys';
 import { Networking } from './components/networking/Networking';
@@ -53,6 +53,21 @@ const SECTIONS = [
 
 function Routes({ me }: { me: Me }) {
   const route = useRoute();
+  // After navigating, focus goes to the new page's heading, so keyboard and screen-reader users start
+  // there (as after a full page load) instead of on the link they left behind.
+  const path = route.join('/');
+  const first = useRef(true);
+  useEffect(() => {
+    if (first.current) {
+      first.current = false;
+      return;
+    }
+    const heading = document.querySelector<HTMLElement>('#main h1');
+    if (heading) {
+      heading.tabIndex = -1;
+      heading.focus();
+    }
+  }, [path]);
   if (route[0] !== 'registries' || !route[1])
     return (
       <main class="page" id="main">

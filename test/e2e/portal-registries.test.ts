@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { openPage, requireChromium, screenshot, signIn } from '../helpers/browser.js';
 import { apiFor, createRegistry, pushImageTo, uniqueName } from '../helpers/management.js';
-import { startTestBerth } from '../helpers/server.js';
+import { startTestBerth, TEST_ADMIN_PASSWORD } from '../helpers/server.js';
 
 test('sign in: a wrong password is refused on the form, the right one opens the registry list', async (t) => {
   if (!requireChromium(t)) return;
@@ -21,7 +21,14 @@ test('sign in: a wrong password is refused on the form, the right one opens the 
   // Focus goes back to the form so a keyboard user can try again at once.
   assert.equal(await page.evaluate(() => document.activeElement?.id), 'username');
 
-  await signIn(page, berth);
+  // Keyboard only: Tab to the fields, type, Enter submits.
+  await page.getByLabel('User name').fill('');
+  await page.getByLabel('Password').fill('');
+  await page.getByLabel('User name').focus();
+  await page.keyboard.type('admin');
+  await page.keyboard.press('Tab');
+  await page.keyboard.type(TEST_ADMIN_PASSWORD);
+  await page.keyboard.press('Enter');
   await page.getByRole('heading', { name: 'Registries' }).waitFor();
   await page.getByRole('link', { name: 'default' }).waitFor();
   await screenshot(page, 'portal-sign-in');
@@ -98,6 +105,14 @@ test("open a repository's tags and a manifest's details; outside the rules the l
     tags.body.value.map((tag: { name: string }) => tag.name),
     ['v1'],
   );
+
+  // Deleting the manifest (by digest) removes it with its tags.
+  await page.getByRole('button', { name: 'Delete manifest' }).click();
+  await page.getByRole('button', { name: /^Delete manifest sha256:.* and its tags$/ }).click();
+  await page.getByText(/Manifest sha256:\w+… and its tags were deleted/).waitFor();
+  await page.getByText('This repository has no tags.').waitFor();
+  const gone = await api('GET', `/api/registries/${name}/repositories/team%2Fapp/manifests/${digest}`);
+  assert.equal(gone.status, 404, gone.text);
 
   // Once the browser's address (127.0.0.1) is outside the rules, the portal says so instead of listing.
   const denied = await api('PATCH', `/api/registries/${name}`, {
