@@ -5,9 +5,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DEFAULT_CONFIG } from '../../src/config.js';
-import { openPage, requireChromium, screenshot, signIn } from '../helpers/browser.js';
-import { apiFor, createRegistry, dataPlane, freePort, uniqueName } from '../helpers/management.js';
-import { startTestBerth } from '../helpers/server.js';
+import { portalWithRegistry, requireChromium, screenshot, signIn } from '../helpers/browser.js';
+import { dataPlane, freePort } from '../helpers/management.js';
 
 /** The status of `GET /v2/` on a registry from a source address (through the test helpers). */
 async function v2From(berth: { url: string }, registry: string, from: string): Promise<number> {
@@ -23,12 +22,7 @@ async function refusalFrom(berth: { url: string }, registry: string, from: strin
 
 test('Selected networks: add the client IP and a CIDR, save — the data plane then admits only those', async (t) => {
   if (!requireChromium(t)) return;
-  const page = await openPage(t);
-  const berth = await startTestBerth();
-  t.after(() => berth.stop());
-  const api = apiFor(berth);
-  const name = uniqueName('net');
-  await createRegistry(api, name, 'Premium');
+  const { page, berth, api, name } = await portalWithRegistry(t, 'net', 'Premium');
   assert.equal(await v2From(berth, name, '127.0.0.2'), 200, 'all networks are allowed to begin with');
 
   const patches: { ifMatch: string | undefined }[] = [];
@@ -67,14 +61,9 @@ test('Selected networks: add the client IP and a CIDR, save — the data plane t
 
 test('a bad CIDR, a duplicate and a row over the plan limit are shown inline; Save saves nothing', async (t) => {
   if (!requireChromium(t)) return;
-  const page = await openPage(t);
   const skus = structuredClone(DEFAULT_CONFIG.skus);
   skus.Premium.maxIpRules = 2;
-  const berth = await startTestBerth({ skus });
-  t.after(() => berth.stop());
-  const api = apiFor(berth);
-  const name = uniqueName('bad');
-  await createRegistry(api, name, 'Premium');
+  const { page, berth, api, name } = await portalWithRegistry(t, 'bad', 'Premium', undefined, { skus });
   await signIn(page, berth, `#/registries/${name}/networking/public`);
   await page.getByLabel('Selected networks').check();
   let rows = 0;
@@ -118,12 +107,7 @@ test('a bad CIDR, a duplicate and a row over the plan limit are shown inline; Sa
 
 test('Disabled public access: after Save the data plane refuses every public request', async (t) => {
   if (!requireChromium(t)) return;
-  const page = await openPage(t);
-  const berth = await startTestBerth();
-  t.after(() => berth.stop());
-  const api = apiFor(berth);
-  const name = uniqueName('off');
-  await createRegistry(api, name, 'Premium');
+  const { page, berth, name } = await portalWithRegistry(t, 'off', 'Premium');
   await signIn(page, berth, `#/registries/${name}/networking`);
   await page.getByLabel('Disabled').check();
   await page.getByRole('button', { name: 'Save' }).click();
@@ -135,12 +119,7 @@ test('Disabled public access: after Save the data plane refuses every public req
 
 test('a concurrent edit is reported (412) and nothing is overwritten; Discard loads the current settings', async (t) => {
   if (!requireChromium(t)) return;
-  const page = await openPage(t);
-  const berth = await startTestBerth();
-  t.after(() => berth.stop());
-  const api = apiFor(berth);
-  const name = uniqueName('race');
-  await createRegistry(api, name, 'Premium');
+  const { page, berth, api, name } = await portalWithRegistry(t, 'race', 'Premium');
   await signIn(page, berth, `#/registries/${name}/networking`);
   // Someone else changes the rules after the page loaded them.
   const other = await api('PATCH', `/api/registries/${name}`, {
@@ -174,12 +153,7 @@ test('a concurrent edit is reported (412) and nothing is overwritten; Discard lo
 
 test('on a non-Premium SKU the controls are disabled with a notice explaining why', async (t) => {
   if (!requireChromium(t)) return;
-  const page = await openPage(t);
-  const berth = await startTestBerth();
-  t.after(() => berth.stop());
-  const api = apiFor(berth);
-  const name = uniqueName('std');
-  await createRegistry(api, name, 'Standard');
+  const { page, berth, name } = await portalWithRegistry(t, 'std', 'Standard');
   await signIn(page, berth, `#/registries/${name}/networking`);
   await page.getByText('Network rules need the Premium SKU. This registry is Standard').waitFor();
   assert.equal(await page.getByLabel('Selected networks').isDisabled(), true);
@@ -189,12 +163,9 @@ test('on a non-Premium SKU the controls are disabled with a notice explaining wh
 
 test('approve a private endpoint connection and reach the registry through it', async (t) => {
   if (!requireChromium(t)) return;
-  const page = await openPage(t);
-  const berth = await startTestBerth();
-  t.after(() => berth.stop());
-  const api = apiFor(berth);
-  const name = uniqueName('pe');
-  await createRegistry(api, name, 'Premium', { publicNetworkAccess: 'Disabled' });
+  const { page, berth, api, name } = await portalWithRegistry(t, 'pe', 'Premium', {
+    publicNetworkAccess: 'Disabled',
+  });
   const port = await freePort();
   const created = await api('PUT', `/api/registries/${name}/privateEndpointConnections/pe1`, {
     properties: { privateEndpoint: { address: `127.0.0.1:${port}` } },
@@ -222,12 +193,9 @@ test('approve a private endpoint connection and reach the registry through it', 
 
 test('a refused address shows in the table and chart; one click allows it; the check box agrees', async (t) => {
   if (!requireChromium(t)) return;
-  const page = await openPage(t);
-  const berth = await startTestBerth();
-  t.after(() => berth.stop());
-  const api = apiFor(berth);
-  const name = uniqueName('refused');
-  await createRegistry(api, name, 'Premium', { networkRuleSet: { defaultAction: 'Deny', ipRules: [] } });
+  const { page, berth, api, name } = await portalWithRegistry(t, 'refused', 'Premium', {
+    networkRuleSet: { defaultAction: 'Deny', ipRules: [] },
+  });
   for (let i = 0; i < 3; i++) assert.equal(await refusalFrom(berth, name, '127.0.0.3'), 'ipNotAllowed');
   assert.equal(await refusalFrom(berth, name, '127.0.0.4'), 'ipNotAllowed');
 

@@ -4,8 +4,8 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { openPage, requireChromium, screenshot, signIn } from '../helpers/browser.js';
-import { apiFor, createRegistry, pushImageTo, uniqueName } from '../helpers/management.js';
+import { openPage, portalWithRegistry, requireChromium, screenshot, signIn } from '../helpers/browser.js';
+import { apiFor, pushImageTo, uniqueName } from '../helpers/management.js';
 import { startTestBerth, TEST_ADMIN_PASSWORD } from '../helpers/server.js';
 
 test('sign in: a wrong password is refused on the form, the right one opens the registry list', async (t) => {
@@ -77,12 +77,7 @@ test('create a Premium registry and see its overview with the login command to c
 
 test("open a repository's tags and a manifest's details; outside the rules the list is replaced by a message", async (t) => {
   if (!requireChromium(t)) return;
-  const page = await openPage(t);
-  const berth = await startTestBerth();
-  t.after(() => berth.stop());
-  const api = apiFor(berth);
-  const name = uniqueName('repos');
-  await createRegistry(api, name, 'Premium');
+  const { page, berth, api, name } = await portalWithRegistry(t, 'repos', 'Premium');
   const digest = await pushImageTo(berth, name, 'team/app', 'v1');
   await pushImageTo(berth, name, 'team/app', 'v2');
   await signIn(page, berth, `#/registries/${name}/repositories`);
@@ -133,12 +128,7 @@ test("open a repository's tags and a manifest's details; outside the rules the l
 
 test('access keys: enable the admin user, see and regenerate a password', async (t) => {
   if (!requireChromium(t)) return;
-  const page = await openPage(t);
-  const berth = await startTestBerth();
-  t.after(() => berth.stop());
-  const api = apiFor(berth);
-  const name = uniqueName('keys');
-  await createRegistry(api, name, 'Standard');
+  const { page, berth, api, name } = await portalWithRegistry(t, 'keys', 'Standard');
   await signIn(page, berth, `#/registries/${name}/access-keys`);
   await page.getByLabel(/Enable the admin user/).check();
   await page.getByText('The admin user is enabled.').waitFor();

@@ -6,7 +6,8 @@ import { after, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { REQUIRE_E2E, runOk } from './e2e.js';
-import { TEST_ADMIN_PASSWORD, type TestBerth } from './server.js';
+import { apiFor, createRegistry, uniqueName, type Api } from './management.js';
+import { startTestBerth, TEST_ADMIN_PASSWORD, type ConfigOverrides, type TestBerth } from './server.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** Debian's Chromium; playwright-core never downloads a browser of its own. */
@@ -149,4 +150,24 @@ export async function signIn(page: Page, berth: Pick<TestBerth, 'managementUrl'>
   await page.getByLabel('Password').fill(TEST_ADMIN_PASSWORD);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('button', { name: 'Sign out' }).waitFor();
+}
+
+/**
+ * A page and a fresh Berth with one registry (name from `prefix`), stopped when the test ends. The page
+ * comes first: it builds the portal if needed, and Berth lists the portal's files when it starts.
+ */
+export async function portalWithRegistry(
+  t: TestContext,
+  prefix: string,
+  sku: 'Basic' | 'Standard' | 'Premium',
+  properties?: Record<string, unknown>,
+  overrides: ConfigOverrides = {},
+): Promise<{ page: Page; berth: TestBerth; api: Api; name: string }> {
+  const page = await openPage(t);
+  const berth = await startTestBerth(overrides);
+  t.after(() => berth.stop());
+  const api = apiFor(berth);
+  const name = uniqueName(prefix);
+  await createRegistry(api, name, sku, properties);
+  return { page, berth, api, name };
 }
