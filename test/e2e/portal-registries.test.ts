@@ -80,7 +80,21 @@ test("open a repository's tags and a manifest's details; outside the rules the l
   const { page, berth, api, name } = await portalWithRegistry(t, 'repos', 'Premium');
   const digest = await pushImageTo(berth, name, 'team/app', 'v1');
   await pushImageTo(berth, name, 'team/app', 'v2');
+  // 21 more repositories that sort first, so team/app is on the second page of 20.
+  for (let i = 0; i < 21; i++) await pushImageTo(berth, name, `a/r${String(i).padStart(2, '0')}`, 'v1');
   await signIn(page, berth, `#/registries/${name}/repositories`);
+
+  const list = page.getByRole('list', { name: 'Repositories' });
+  await list.getByRole('link', { name: 'a/r00' }).waitFor();
+  assert.equal(await list.getByRole('link').count(), 20);
+  assert.equal(await page.getByRole('button', { name: 'Previous page' }).isDisabled(), true);
+  await page.getByRole('button', { name: 'Next page' }).click();
+  await list.getByRole('link', { name: 'team/app' }).waitFor();
+  assert.deepEqual(await list.getByRole('link').allTextContents(), ['a/r20', 'team/app']);
+  assert.equal(await page.getByRole('button', { name: 'Next page' }).isDisabled(), true);
+  await page.getByRole('button', { name: 'Previous page' }).click();
+  await list.getByRole('link', { name: 'a/r00' }).waitFor();
+  await page.getByRole('button', { name: 'Next page' }).click();
 
   await page.getByRole('link', { name: 'team/app' }).click();
   await page.getByRole('heading', { name: 'Tags' }).waitFor();
