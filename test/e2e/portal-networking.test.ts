@@ -167,16 +167,18 @@ test('approve a private endpoint connection and reach the registry through it', 
     publicNetworkAccess: 'Disabled',
   });
   const port = await freePort();
-  const created = await api('PUT', `/api/registries/${name}/privateEndpointConnections/pe1`, {
-    properties: { privateEndpoint: { address: `127.0.0.1:${port}` } },
-  });
-  assert.equal(created.status, 201, created.text);
   const endpoint = { url: `http://127.0.0.1:${port}` };
-  assert.equal(await refusalFrom(endpoint, name, '127.0.0.1'), 'privateEndpointNotApproved');
 
+  // The connection is added on the page; it opens its listener at once, Pending until approved.
   await signIn(page, berth, `#/registries/${name}/networking/private`);
+  await page.getByText('There are no private endpoint connections.').waitFor();
+  await page.getByLabel('Connection name').fill('pe1');
+  await page.getByLabel('Listener address').fill(`127.0.0.1:${port}`);
+  await page.getByRole('button', { name: 'Add (Pending until approved)' }).click();
   const row = page.getByRole('row', { name: /pe1/ });
   await row.getByText('Pending').waitFor();
+  assert.equal(await refusalFrom(endpoint, name, '127.0.0.1'), 'privateEndpointNotApproved');
+
   await page.getByRole('button', { name: 'Approve pe1' }).click();
   await page.getByText("Connection 'pe1' is now Approved.").waitFor();
   await row.getByText('Approved', { exact: true }).waitFor();
