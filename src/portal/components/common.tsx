@@ -135,3 +135,23 @@ export function ConfirmButton(props: {
     </span>
   );
 }
+
+/** A table with column headings; on narrow screens each row becomes a card (cells carry `data-label`). */
+export function Table(props: { columns: string[]; children: ComponentChildren }) {
+  return (
+    <div class="table-wrap">
+      <table class="stack">
+        <thead>
+          <tr>
+            {props.columns.map((column) => (
+              <th scope="col" key={column}>
+                {column}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>{props.children}</tbody>
+      </table>
+    </div>
+  );
+}

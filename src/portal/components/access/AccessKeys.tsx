@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError, registryPath } from '../../api';
 import type { Me, Registry, RegistryCredentials } from '../../types';
-import { ConfirmButton, CopyLine, LoadState, messageOf, Notice, useLoad } from '../common';
+import { ConfirmButton, CopyLine, LoadState, messageOf, Notice, useLoad, Table } from '../common';
 
 interface ApiKeyInfo {
   id: string;
@@ -159,31 +159,20 @@ function RoleAssignments(props: { name: string; me: Me }) {
       </p>
       {keys.error instanceof ApiError ? <Notice kind="error">{keys.error.message}</Notice> : null}
       {keys.data && keys.data.length > 0 && (
-        <div class="table-wrap">
-          <table class="stack">
-            <thead>
-              <tr>
-                <th scope="col">API key</th>
-                <th scope="col">Role here</th>
-                <th scope="col">Created</th>
-              </tr>
-            </thead>
-            <tbody>
-              {keys.data.map((k) => (
-                <tr key={k.id}>
-                  <td data-label="API key">{k.name}</td>
-                  <td data-label="Role here">
-                    {k.roles
-                      .filter((r) => r.registry === registry || r.registry === '*')
-                      .map((r) => `${r.role}${r.registry === '*' ? ' (all registries)' : ''}`)
-                      .join(', ')}
-                  </td>
-                  <td data-label="Created">{new Date(k.createdAt).toLocaleDateString()}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table columns={['API key', 'Role here', 'Created']}>
+          {keys.data.map((k) => (
+            <tr key={k.id}>
+              <td data-label="API key">{k.name}</td>
+              <td data-label="Role here">
+                {k.roles
+                  .filter((r) => r.registry === registry || r.registry === '*')
+                  .map((r) => `${r.role}${r.registry === '*' ? ' (all registries)' : ''}`)
+                  .join(', ')}
+              </td>
+              <td data-label="Created">{new Date(k.createdAt).toLocaleDateString()}</td>
+            </tr>
+          ))}
+        </Table>
       )}
       <form class="card" onSubmit={assign}>
         <h3>Assign a role</h3>

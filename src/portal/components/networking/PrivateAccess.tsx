@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { api, registryPath } from '../../api';
 import type { ConnectionStatus, PrivateEndpointConnection } from '../../types';
-import { ConfirmButton, LoadState, messageOf, Notice, useLoad } from '../common';
+import { ConfirmButton, LoadState, messageOf, Notice, useLoad, Table } from '../common';
 import { isPremium, type Versioned } from './Networking';
 
 /** The Private access tab: private endpoint connections and their approval. */
@@ -58,61 +58,48 @@ export function PrivateAccess(props: { versioned: Versioned }) {
       <LoadState loading={loading && !data} error={error} what="connections" />
       {data && data.length === 0 && <p>There are no private endpoint connections.</p>}
       {data && data.length > 0 && (
-        <div class="table-wrap">
-          <table class="stack">
-            <thead>
-              <tr>
-                <th scope="col">Connection</th>
-                <th scope="col">Address</th>
-                <th scope="col">State</th>
-                <th scope="col">Description</th>
-                <th scope="col">Actions</th>
+        <Table columns={['Connection', 'Address', 'State', 'Description', 'Actions']}>
+          {data.map((pe) => {
+            const state = pe.properties.privateLinkServiceConnectionState;
+            return (
+              <tr key={pe.name}>
+                <td data-label="Connection">{pe.name}</td>
+                <td data-label="Address" class="mono">
+                  {pe.properties.privateEndpoint.address}
+                </td>
+                <td data-label="State">
+                  <span class={`state state-${state.status.toLowerCase()}`}>{state.status}</span>
+                </td>
+                <td data-label="Description">{state.description ?? ''}</td>
+                <td data-label="Actions">
+                  <span class="row-actions">
+                    <button
+                      type="button"
+                      disabled={state.status === 'Approved'}
+                      onClick={() => setState(pe, 'Approved')}
+                      aria-label={`Approve ${pe.name}`}
+                    >
+                      Approve
+                    </button>
+                    <button
+                      type="button"
+                      disabled={state.status === 'Rejected'}
+                      onClick={() => setState(pe, 'Rejected')}
+                      aria-label={`Reject ${pe.name}`}
+                    >
+                      Reject
+                    </button>
+                    <ConfirmButton
+                      label="Remove"
+                      confirmLabel={`Remove ${pe.name}`}
+                      onConfirm={() => remove(pe)}
+                    />
+                  </span>
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {data.map((pe) => {
-                const state = pe.properties.privateLinkServiceConnectionState;
-                return (
-                  <tr key={pe.name}>
-                    <td data-label="Connection">{pe.name}</td>
-                    <td data-label="Address" class="mono">
-                      {pe.properties.privateEndpoint.address}
-                    </td>
-                    <td data-label="State">
-                      <span class={`state state-${state.status.toLowerCase()}`}>{state.status}</span>
-                    </td>
-                    <td data-label="Description">{state.description ?? ''}</td>
-                    <td data-label="Actions">
-                      <span class="row-actions">
-                        <button
-                          type="button"
-                          disabled={state.status === 'Approved'}
-                          onClick={() => setState(pe, 'Approved')}
-                          aria-label={`Approve ${pe.name}`}
-                        >
-                          Approve
-                        </button>
-                        <button
-                          type="button"
-                          disabled={state.status === 'Rejected'}
-                          onClick={() => setState(pe, 'Rejected')}
-                          aria-label={`Reject ${pe.name}`}
-                        >
-                          Reject
-                        </button>
-                        <ConfirmButton
-                          label="Remove"
-                          confirmLabel={`Remove ${pe.name}`}
-                          onConfirm={() => remove(pe)}
-                        />
-                      </span>
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        </div>
+            );
+          })}
+        </Table>
       )}
       {isPremium(registry) && <CreateConnection registry={registry.name} onCreated={reload} />}
     </section>

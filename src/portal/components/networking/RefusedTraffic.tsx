@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { api, ApiError, registryPath } from '../../api';
 import type { Denials, NetworkAccessCheck, Registry } from '../../types';
-import { formatTime, LoadState, messageOf, Notice, useLoad } from '../common';
+import { formatTime, LoadState, messageOf, Notice, useLoad, Table } from '../common';
 import { CONFLICT_MESSAGE, type Versioned } from './Networking';
 import { DenialChart } from './DenialChart';
 import { canonicalRule } from './rules';
@@ -86,50 +86,37 @@ export function RefusedTraffic(props: {
         {message && <Notice kind={message.kind}>{message.text}</Notice>}
         {data && data.denials.countsByIp.length === 0 && <p>Nobody was refused in this time range.</p>}
         {data && data.denials.countsByIp.length > 0 && (
-          <div class="table-wrap">
-            <table class="stack">
-              <thead>
-                <tr>
-                  <th scope="col">Client address</th>
-                  <th scope="col">Refused</th>
-                  <th scope="col">Reason</th>
-                  <th scope="col">Last seen</th>
-                  <th scope="col">Action</th>
-                </tr>
-              </thead>
-              <tbody>
-                {[...data.denials.countsByIp]
-                  .sort((a, b) => b.count - a.count)
-                  .slice(0, 20)
-                  .map((c) => {
-                    const rule = canonicalRule(c.clientIp);
-                    return (
-                      <tr key={c.clientIp}>
-                        <td data-label="Client address" class="mono">
-                          {c.clientIp}
-                        </td>
-                        <td data-label="Refused">{c.count}</td>
-                        <td data-label="Reason">{[...(reasonsByIp.get(c.clientIp) ?? [])].join(', ')}</td>
-                        <td data-label="Last seen">{formatTime(c.lastSeen)}</td>
-                        <td data-label="Action">
-                          {rule && allowed.has(rule) ? (
-                            <span class="muted">Allowed by a rule</span>
-                          ) : (
-                            <button
-                              type="button"
-                              onClick={() => allow(c.clientIp)}
-                              aria-label={`Allow ${c.clientIp}`}
-                            >
-                              Allow
-                            </button>
-                          )}
-                        </td>
-                      </tr>
-                    );
-                  })}
-              </tbody>
-            </table>
-          </div>
+          <Table columns={['Client address', 'Refused', 'Reason', 'Last seen', 'Action']}>
+            {[...data.denials.countsByIp]
+              .sort((a, b) => b.count - a.count)
+              .slice(0, 20)
+              .map((c) => {
+                const rule = canonicalRule(c.clientIp);
+                return (
+                  <tr key={c.clientIp}>
+                    <td data-label="Client address" class="mono">
+                      {c.clientIp}
+                    </td>
+                    <td data-label="Refused">{c.count}</td>
+                    <td data-label="Reason">{[...(reasonsByIp.get(c.clientIp) ?? [])].join(', ')}</td>
+                    <td data-label="Last seen">{formatTime(c.lastSeen)}</td>
+                    <td data-label="Action">
+                      {rule && allowed.has(rule) ? (
+                        <span class="muted">Allowed by a rule</span>
+                      ) : (
+                        <button
+                          type="button"
+                          onClick={() => allow(c.clientIp)}
+                          aria-label={`Allow ${c.clientIp}`}
+                        >
+                          Allow
+                        </button>
+                      )}
+                    </td>
+                  </tr>
+                );
+              })}
+          </Table>
         )}
       </section>
       <CheckAccess registry={registry.name} />

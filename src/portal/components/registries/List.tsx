@@ -2,7 +2,7 @@ import { useRef, useState } from 'preact/hooks';
 import { api, ApiError, registryPath } from '../../api';
 import { href, navigate } from '../../router';
 import type { Me, Registry, SkuName } from '../../types';
-import { formatTime, LoadState, messageOf, Notice, useLoad } from '../common';
+import { formatTime, LoadState, messageOf, Notice, useLoad, Table } from '../common';
 
 const NAME_RE = /^[A-Za-z0-9]{5,50}$/;
 
@@ -21,34 +21,21 @@ export function RegistryList(props: { me: Me }) {
       <LoadState loading={loading} error={error} what="registries" />
       {data && data.length === 0 && <p>There are no registries you can see yet.</p>}
       {data && data.length > 0 && (
-        <div class="table-wrap">
-          <table class="stack">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Login server</th>
-                <th scope="col">SKU</th>
-                <th scope="col">Public access</th>
-                <th scope="col">Created</th>
-              </tr>
-            </thead>
-            <tbody>
-              {data.map((r) => (
-                <tr key={r.name}>
-                  <td data-label="Name">
-                    <a href={href('registries', r.name)}>{r.name}</a>
-                  </td>
-                  <td data-label="Login server" class="mono">
-                    {r.properties.loginServer}
-                  </td>
-                  <td data-label="SKU">{r.sku.name}</td>
-                  <td data-label="Public access">{publicAccessLabel(r)}</td>
-                  <td data-label="Created">{formatTime(r.properties.creationDate)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table columns={['Name', 'Login server', 'SKU', 'Public access', 'Created']}>
+          {data.map((r) => (
+            <tr key={r.name}>
+              <td data-label="Name">
+                <a href={href('registries', r.name)}>{r.name}</a>
+              </td>
+              <td data-label="Login server" class="mono">
+                {r.properties.loginServer}
+              </td>
+              <td data-label="SKU">{r.sku.name}</td>
+              <td data-label="Public access">{publicAccessLabel(r)}</td>
+              <td data-label="Created">{formatTime(r.properties.creationDate)}</td>
+            </tr>
+          ))}
+        </Table>
       )}
       {canCreate && <CreateRegistry />}
     </>

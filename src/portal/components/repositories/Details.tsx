@@ -2,7 +2,16 @@ import { useState } from 'preact/hooks';
 import { api, ApiError, registryPath } from '../../api';
 import { href, navigate } from '../../router';
 import type { Descriptor, ManifestDetails, TagInfo } from '../../types';
-import { ConfirmButton, formatBytes, LoadState, messageOf, Notice, shortDigest, useLoad } from '../common';
+import {
+  ConfirmButton,
+  formatBytes,
+  LoadState,
+  messageOf,
+  Notice,
+  shortDigest,
+  useLoad,
+  Table,
+} from '../common';
 import { NetworkRefused } from './List';
 
 // An image's artifact type is its config's media type; only other types are worth showing.
@@ -47,38 +56,27 @@ export function RepositoryDetails(props: {
       {data && data.length > 0 && (
         <section aria-labelledby="tags-heading">
           <h2 id="tags-heading">Tags</h2>
-          <div class="table-wrap">
-            <table class="stack">
-              <thead>
-                <tr>
-                  <th scope="col">Tag</th>
-                  <th scope="col">Digest</th>
-                  <th scope="col">Actions</th>
-                </tr>
-              </thead>
-              <tbody>
-                {data.map((t) => (
-                  <tr key={t.name} aria-current={props.reference === t.name ? 'true' : undefined}>
-                    <td data-label="Tag">
-                      <a href={href('registries', props.name, 'repositories', props.repository, t.name)}>
-                        {t.name}
-                      </a>
-                    </td>
-                    <td data-label="Digest" class="mono" title={t.digest}>
-                      {shortDigest(t.digest)}
-                    </td>
-                    <td data-label="Actions">
-                      <ConfirmButton
-                        label="Delete tag"
-                        confirmLabel={`Delete tag ${t.name}`}
-                        onConfirm={() => untag(t.name)}
-                      />
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <Table columns={['Tag', 'Digest', 'Actions']}>
+            {data.map((t) => (
+              <tr key={t.name} aria-current={props.reference === t.name ? 'true' : undefined}>
+                <td data-label="Tag">
+                  <a href={href('registries', props.name, 'repositories', props.repository, t.name)}>
+                    {t.name}
+                  </a>
+                </td>
+                <td data-label="Digest" class="mono" title={t.digest}>
+                  {shortDigest(t.digest)}
+                </td>
+                <td data-label="Actions">
+                  <ConfirmButton
+                    label="Delete tag"
+                    confirmLabel={`Delete tag ${t.name}`}
+                    onConfirm={() => untag(t.name)}
+                  />
+                </td>
+              </tr>
+            ))}
+          </Table>
         </section>
       )}
       {props.reference && (
@@ -193,28 +191,17 @@ function DescriptorTable(props: {
       {props.rows.length === 0 ? (
         <p class="muted">{props.empty ?? 'None.'}</p>
       ) : (
-        <div class="table-wrap">
-          <table class="stack">
-            <thead>
-              <tr>
-                <th scope="col">{props.title === 'Platforms' ? 'Platform' : 'Type'}</th>
-                <th scope="col">Digest</th>
-                <th scope="col">Size</th>
-              </tr>
-            </thead>
-            <tbody>
-              {props.rows.map((d) => (
-                <tr key={d.digest}>
-                  <td data-label={props.title === 'Platforms' ? 'Platform' : 'Type'}>{props.first(d)}</td>
-                  <td data-label="Digest" class="mono" title={d.digest}>
-                    <a href={props.link(d)}>{shortDigest(d.digest)}</a>
-                  </td>
-                  <td data-label="Size">{formatBytes(d.size)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table columns={[props.title === 'Platforms' ? 'Platform' : 'Type', 'Digest', 'Size']}>
+          {props.rows.map((d) => (
+            <tr key={d.digest}>
+              <td data-label={props.title === 'Platforms' ? 'Platform' : 'Type'}>{props.first(d)}</td>
+              <td data-label="Digest" class="mono" title={d.digest}>
+                <a href={props.link(d)}>{shortDigest(d.digest)}</a>
+              </td>
+              <td data-label="Size">{formatBytes(d.size)}</td>
+            </tr>
+          ))}
+        </Table>
       )}
     </>
   );
