@@ -4,9 +4,9 @@ import type { IdentityService, Principal } from '../auth/identities.js';
 import type { SignInLog } from '../auth/sign-in-log.js';
 import type { TokenService } from '../auth/tokens.js';
 import type { RegistryTokens } from '../management/tokens.js';
+import { PortalSessions } from '../auth/sessions.js';
 import { ManagementError } from '../errors/management.js';
 import { closeIdleConnectionsWhileClosing } from './graceful-close.js';
-import { clientAddressOf } from './guard.js';
 import type { NetworkAccessService } from '../management/network-access.js';
 import type { PrivateEndpointManager } from '../management/private-endpoints.js';
 import type { RegistryManager } from '../management/registries.js';
@@ -16,12 +16,15 @@ import { registerGcRoutes, type GcRouteDeps } from './management/gc.js';
 import { registerIdentityRoutes } from './management/identities.js';
 import { registerWebhookRoutes } from './management/webhooks.js';
 import type { WebhookService } from '../management/webhooks.js';
+import { registerManifestRoutes } from './management/manifests.js';
 import { registerNetworkRoutes } from './management/network.js';
 import { buildOpenApi, type RouteDoc } from './management/openapi.js';
 import { registerRegistryRoutes } from './management/registries.js';
 import { registerRepositoryRoutes } from './management/repositories.js';
 import { registerSignInRoutes } from './management/sign-in.js';
 import { registerTokenRoutes } from './management/tokens.js';
+import { authenticateRequest, isPortalRequest, registerSessionRoutes } from './management/sessions.js';
+import { registerPortal } from './portal-static.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -54,17 +57,24 @@ export interface ManagementContext {
    * without one learns nothing (403), not even whether the registry exists (404).
    */
   registryFor: (principal: Principal, name: string, role: RoleName) => Promise<string>;
+  /** The portal's sign-in sessions. */
+  sessions: PortalSessions;
 }
 
-export type ManagementDeps = Omit<ManagementContext, 'route' | 'registryFor'> & {
+export type ManagementDeps = Omit<ManagementContext, 'route' | 'registryFor' | 'sessions'> & {
   logger: Logger;
   /** Garbage collection and retention; their routes are absent without it. */
   operations?: GcRouteDeps;
   /** ACR-style webhooks; their routes are absent without it. */
   webhooks?: WebhookService;
+  /** Where the built portal is (default: the package's dist/portal). */
+  portalDir?: string;
 };
 
-/** Builds the management API (`/api/...`): ARM-shaped JSON, authenticated, role-checked. */
+/**
+ * Builds the management API (`/api/...`): ARM-shaped JSON, authenticated, role-checked; and serves
+ * the portal's static files under `/`.
+ */
 export function buildManagementApi(deps: ManagementDeps): FastifyInstance {
   const app = Fastify({
     loggerInstance: deps.logger,
@@ -93,15 +103,15 @@ export function buildManagementApi(deps: ManagementDeps): FastifyInstance {
     });
   };
 
+  const sessions = new PortalSessions();
   app.addHook('onRequest', async (request) => {
     // Decided by the matched route, not the raw target: an absolute-form target
     // (`GET http://host/api/registries`) reaches the same route but does not start with '/api/'.
     const path = request.routeOptions.url ?? request.url;
     if (path === '/api/openapi.json' || !path.startsWith('/api/')) return;
-    request.principal = await deps.identities.authenticate(
-      request.headers.authorization,
-      clientAddressOf(request, deps.trustedProxies).text,
-    );
+    // Signing in is how a caller gets credentials; it checks the ones in its body itself.
+    if (path === '/api/sessions' && request.method === 'POST') return;
+    request.principal = await authenticateRequest(request, deps.identities, sessions, deps.trustedProxies);
   });
   app.setErrorHandler((error, request, reply) => sendManagementError(error, request, reply));
   app.setNotFoundHandler((request, reply) =>
@@ -120,9 +130,11 @@ export function buildManagementApi(deps: ManagementDeps): FastifyInstance {
     deps.identities.authorize(principal, name.toLowerCase(), role);
     return (await deps.registries.get(name)).name;
   };
-  const ctx: ManagementContext = { ...deps, route, registryFor };
+  const ctx: ManagementContext = { ...deps, route, registryFor, sessions };
+  registerSessionRoutes(ctx);
   registerRegistryRoutes(ctx);
   registerRepositoryRoutes(ctx);
+  registerManifestRoutes(ctx);
   registerNetworkRoutes(ctx);
   registerIdentityRoutes(ctx);
   registerSignInRoutes(ctx);
@@ -140,14 +152,19 @@ export function buildManagementApi(deps: ManagementDeps): FastifyInstance {
     responses: { 200: { description: 'The OpenAPI document' } },
     handler: async () => (openapi ??= buildOpenApi(docs)),
   });
+  registerPortal(app, deps.portalDir);
   return app;
 }
 
 function sendManagementError(error: unknown, request: FastifyRequest, reply: FastifyReply): void {
   const managementError = toManagementError(error, request);
   if (managementError.status >= 500) request.log.error({ err: error }, 'management request failed');
+  // A Basic challenge would make the browser pop up its own sign-in box over the portal's.
   if (managementError.code === 'AuthenticationFailed')
-    reply.header('WWW-Authenticate', 'Basic realm="berth", Bearer');
+    reply.header(
+      'WWW-Authenticate',
+      isPortalRequest(request) ? 'Bearer realm="berth"' : 'Basic realm="berth", Bearer',
+    );
   if (managementError.retryAfter !== undefined)
     reply.header('Retry-After', String(managementError.retryAfter));
   reply.code(managementError.status).send(managementError.toBody());

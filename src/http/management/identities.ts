@@ -3,6 +3,7 @@ import { ManagementError } from '../../errors/management.js';
 import { isDataPlaneRole } from '../../auth/identities.js';
 import type { DataPlaneRoleName, RoleName } from '../../store/types.js';
 import { apiKeyBodySchema, registryNameParams, roleAssignmentBodySchema } from '../../management/schemas.js';
+import { clientAddressOf } from '../guard.js';
 import type { ManagementContext } from '../management-api.js';
 
 /** whoami, API keys and role assignments. */
@@ -12,13 +13,14 @@ export function registerIdentityRoutes(ctx: ManagementContext): void {
   route({
     method: 'GET',
     url: '/api/whoami',
-    summary: 'The authenticated caller and its roles',
+    summary: 'The authenticated caller, its roles and the address Berth sees for it',
     tag: 'Identities',
     responses: { 200: { description: 'Caller' } },
     handler: async (request) => ({
       name: request.principal.name,
       kind: request.principal.kind,
       roles: request.principal.roles.map((r) => ({ registry: r.registry, role: r.role })),
+      clientIp: clientAddressOf(request, ctx.trustedProxies).text,
     }),
   });
 

@@ -5,7 +5,7 @@ import { clientAddressOf } from '../guard.js';
 import type { ManagementContext } from '../management-api.js';
 import { registryNameParams } from '../../management/schemas.js';
 
-type RepoRequest = FastifyRequest<{ Params: { name: string; repository: string; tag?: string } }>;
+export type RepoRequest = FastifyRequest<{ Params: { name: string; repository: string; tag?: string } }>;
 
 const repoParams = {
   type: 'object',
@@ -19,35 +19,8 @@ const repoParams = {
  */
 export function registerRepositoryRoutes(ctx: ManagementContext): void {
   const { meta, route } = ctx;
-
-  /** Resolves the registry, checks the role and the caller's network, returns the registry's key. */
-  async function guard(
-    request: FastifyRequest<{ Params: { name: string } }>,
-    role: 'Reader' | 'Contributor',
-  ): Promise<string> {
-    const registry = await ctx.registryFor(request.principal, request.params.name, role);
-    const decision = await ctx.access.decide(
-      registry,
-      { kind: 'public' },
-      clientAddressOf(request, ctx.trustedProxies),
-    );
-    if (!decision.allowed)
-      throw new ManagementError('NetworkAccessDenied', decision.message, { target: decision.reason });
-    return registry;
-  }
-
-  function repositoryOf(request: RepoRequest): string {
-    // Names with slashes arrive percent-encoded (`a%2Fb`); the router has already decoded them.
-    const repository = request.params.repository;
-    if (!isValidRepositoryName(repository)) {
-      throw new ManagementError(
-        'InvalidParameter',
-        `'${repository.slice(0, 100)}' is not a valid repository name.`,
-        { target: 'repository' },
-      );
-    }
-    return repository;
-  }
+  const guard = (request: FastifyRequest<{ Params: { name: string } }>, role: 'Reader' | 'Contributor') =>
+    repositoryViewGuard(ctx, request, role);
 
   route({
     method: 'GET',
@@ -144,6 +117,37 @@ export function registerRepositoryRoutes(ctx: ManagementContext): void {
   });
 }
 
-function notFound(repository: string): ManagementError {
+/** Resolves the registry, checks the role and the caller's network, returns the registry's key. */
+export async function repositoryViewGuard(
+  ctx: ManagementContext,
+  request: FastifyRequest<{ Params: { name: string } }>,
+  role: 'Reader' | 'Contributor',
+): Promise<string> {
+  const registry = await ctx.registryFor(request.principal, request.params.name, role);
+  const decision = await ctx.access.decide(
+    registry,
+    { kind: 'public' },
+    clientAddressOf(request, ctx.trustedProxies),
+  );
+  if (!decision.allowed)
+    throw new ManagementError('NetworkAccessDenied', decision.message, { target: decision.reason });
+  return registry;
+}
+
+/** The repository path parameter, validated (the router has already percent-decoded `a%2Fb`). */
+export function repositoryOf(request: RepoRequest): string {
+  const repository = request.params.repository;
+  if (!isValidRepositoryName(repository)) {
+    throw new ManagementError(
+      'InvalidParameter',
+      `'${repository.slice(0, 100)}' is not a valid repository name.`,
+      { target: 'repository' },
+    );
+  }
+  return repository;
+}
+
+/** The ARM not-found error for a repository. */
+export function notFound(repository: string): ManagementError {
   return new ManagementError('ResourceNotFound', `Repository '${repository}' was not found.`);
 }
