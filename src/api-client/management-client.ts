@@ -1,5 +1,8 @@
 import { ApiError, connectionErrorFrom } from './errors.js';
 import type {
+  IpRule,
+  IpRulesAdded,
+  IpRulesRemoved,
   NetworkAccessCheck,
   NetworkDenials,
   PrivateEndpointConnection,
@@ -29,6 +32,8 @@ export interface ManagementClientOptions {
   fetch?: typeof fetch;
   timeoutMs?: number;
   userAgent?: string;
+  /** Called with each `Warning` the server sends (e.g. a rule it normalised). */
+  onWarning?: (message: string) => void;
 }
 
 type Query = Record<string, string | number | undefined>;
@@ -40,6 +45,7 @@ export class ManagementClient {
   private readonly fetchImpl: typeof fetch;
   private readonly timeoutMs: number;
   private readonly userAgent: string;
+  private readonly onWarning: ((message: string) => void) | undefined;
 
   constructor(options: ManagementClientOptions) {
     this.server = options.server.replace(/\/+$/, '');
@@ -47,6 +53,7 @@ export class ManagementClient {
     this.fetchImpl = options.fetch ?? globalThis.fetch;
     this.timeoutMs = options.timeoutMs ?? 60_000;
     this.userAgent = options.userAgent ?? 'berth-cli';
+    this.onWarning = options.onWarning;
   }
 
   /** `GET /api/whoami` */
@@ -134,6 +141,17 @@ export class ManagementClient {
     return this.request('POST', `${registryPath(name)}/checkNetworkAccess`, { body: { ip } });
   }
 
+  /** `POST /api/registries/{name}/networkRuleSet/ipRules`: adds rules atomically (present ones are reported). */
+  addIpRules(name: string, ipRules: IpRule[]): Promise<IpRulesAdded> {
+    return this.request('POST', `${registryPath(name)}/networkRuleSet/ipRules`, { body: { ipRules } });
+  }
+
+  /** `DELETE /api/registries/{name}/networkRuleSet/ipRules`: removes rules atomically (absent ones are reported). */
+  removeIpRules(name: string, values: string[]): Promise<IpRulesRemoved> {
+    const ipRules = values.map((value) => ({ value }));
+    return this.request('DELETE', `${registryPath(name)}/networkRuleSet/ipRules`, { body: { ipRules } });
+  }
+
   /** `GET /api/registries/{name}/networkDenials?since=&ip=&limit=` */
   listNetworkDenials(
     name: string,
@@ -194,6 +212,8 @@ export class ManagementClient {
       throw connectionErrorFrom(url.href, error);
     }
     const text = await response.text();
+    const warning = response.headers.get('warning');
+    if (warning && this.onWarning) for (const message of parseWarnings(warning)) this.onWarning(message);
     if (!response.ok) throw apiErrorFrom(response, text);
     if (response.status === 204 || text === '') return undefined as T;
     try {
@@ -218,6 +238,11 @@ export function authorizationHeader(credentials: Credentials): string | undefine
     case 'none':
       return undefined;
   }
+}
+
+/** The texts of an RFC 9111 `Warning` header: `299 agent "text", 299 agent "text"`. */
+export function parseWarnings(header: string): string[] {
+  return [...header.matchAll(/\d{3} \S+ "((?:[^"\\]|\\.)*)"/g)].map((m) => m[1]!.replace(/\\(.)/g, '$1'));
 }
 
 function apiErrorFrom(response: Response, text: string): ApiError {

@@ -13,6 +13,20 @@ export interface IpRule {
   value: string;
 }
 
+/** Answer of `POST .../networkRuleSet/ipRules` (add): canonical values, and the registry after it. */
+export interface IpRulesAdded {
+  added: string[];
+  alreadyPresent: string[];
+  registry: Registry;
+}
+
+/** Answer of `DELETE .../networkRuleSet/ipRules` (remove). */
+export interface IpRulesRemoved {
+  removed: string[];
+  notPresent: string[];
+  registry: Registry;
+}
+
 export interface NetworkRuleSet {
   defaultAction: DefaultAction;
   ipRules: IpRule[];

@@ -1,46 +1,22 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import type { IdentityService, Principal } from '../auth/identities.js';
+import type { Principal } from '../auth/identities.js';
 import { ManagementError } from '../errors/management.js';
 import { closeIdleConnectionsWhileClosing } from './graceful-close.js';
-import type { NetworkAccessService } from '../management/network-access.js';
-import type { PrivateEndpointManager } from '../management/private-endpoints.js';
-import type { RegistryManager } from '../management/registries.js';
-import type { IpMatcher } from '../network/index.js';
-import type { DenialAuditStore, MetadataStore, RoleName } from '../store/types.js';
+import { IpRuleOperations } from '../management/ip-rules.js';
+import type { RoleName } from '../store/types.js';
+import type { ManagementContext } from './management/context.js';
 import { registerIdentityRoutes } from './management/identities.js';
+import { registerIpRuleRoutes } from './management/ip-rules.js';
 import { registerNetworkRoutes } from './management/network.js';
 import { buildOpenApi, type RouteDoc } from './management/openapi.js';
 import { registerRegistryRoutes } from './management/registries.js';
 import { registerRepositoryRoutes } from './management/repositories.js';
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    principal: Principal;
-  }
-}
-
-/** What the management API's route modules need. */
-export interface ManagementContext {
-  registries: RegistryManager;
-  privateEndpoints: PrivateEndpointManager;
-  access: NetworkAccessService;
-  identities: IdentityService;
-  meta: MetadataStore;
-  audit: DenialAuditStore;
-  trustedProxies: IpMatcher;
-  /** Public data-plane URLs, for `show-endpoints`. */
-  dataEndpoints: string[];
-  /** Registers a documented route (validated by its schemas, listed in the OpenAPI document). */
-  route: (doc: RouteDoc) => void;
-  /**
-   * Checks the caller's role on a registry, then resolves it: the role comes first, so a caller
-   * without one learns nothing (403), not even whether the registry exists (404).
-   */
-  registryFor: (principal: Principal, name: string, role: RoleName) => Promise<string>;
-}
-
-export type ManagementDeps = Omit<ManagementContext, 'route' | 'registryFor'> & { logger: Logger };
+/** What the composition root hands the management API. */
+export type ManagementDeps = Omit<ManagementContext, 'route' | 'registryFor' | 'ipRules'> & {
+  logger: Logger;
+};
 
 /** Builds the management API (`/api/...`): ARM-shaped JSON, authenticated, role-checked. */
 export function buildManagementApi(deps: ManagementDeps): FastifyInstance {
@@ -95,10 +71,16 @@ export function buildManagementApi(deps: ManagementDeps): FastifyInstance {
     deps.identities.authorize(principal, name.toLowerCase(), role);
     return (await deps.registries.get(name)).name;
   };
-  const ctx: ManagementContext = { ...deps, route, registryFor };
+  const ctx: ManagementContext = {
+    ...deps,
+    route,
+    registryFor,
+    ipRules: new IpRuleOperations(deps.registries),
+  };
   registerRegistryRoutes(ctx);
   registerRepositoryRoutes(ctx);
   registerNetworkRoutes(ctx);
+  registerIpRuleRoutes(ctx);
   registerIdentityRoutes(ctx);
 
   // Registered like every other route so the document lists itself; built once, after all routes.

@@ -35,7 +35,47 @@ export interface RegistryResult {
   warnings: string[];
 }
 
+/** What a write is conditional on: the `If-Match` header as sent (`*`, or one or more ETags). */
+export interface WriteCondition {
+  ifMatch?: string | undefined;
+}
+
+/** A settings change computed from the current settings; `settings` is a private copy to change. */
+export type SettingsChange<T> = (
+  settings: RegistrySettings,
+  record: RegistryRecord,
+) => { settings: RegistrySettings; warnings: string[]; outcome: T; unchanged?: boolean };
+
+/** Stored registry plus what a write told the caller. */
+export interface Mutation<T> extends RegistryResult {
+  etag: string;
+  outcome: T;
+}
+
 const NAME_RE = /^[a-zA-Z0-9]{5,50}$/;
+/** Compare-and-swap retries; each round at least one writer wins, so this bounds contention, not time. */
+const MAX_WRITE_ATTEMPTS = 200;
+
+/** The registry resource's ETag: changes with every stored change, and across delete + re-create. */
+export function etagOf(record: RegistryRecord): string {
+  return `"${record.createdAt.getTime().toString(36)}-${record.version ?? 1}"`;
+}
+
+/** RFC 9110 If-Match: `*` matches any current resource, otherwise one of the listed strong ETags. */
+function matchesIfMatch(header: string, etag: string | undefined): boolean {
+  if (etag === undefined) return false;
+  return header.split(',').some((tag) => {
+    const t = tag.trim();
+    return t === '*' || t === etag;
+  });
+}
+
+function preconditionFailed(name: string): ManagementError {
+  return new ManagementError(
+    'PreconditionFailed',
+    `The registry '${name}' has changed since it was read (If-Match did not match its ETag); read it again and retry.`,
+  );
+}
 
 /** Registries as resources: validation, SKU rules, ARM PUT/PATCH semantics, deletion of content. */
 export class RegistryManager {
@@ -58,6 +98,56 @@ export class RegistryManager {
     return this.resourceOf(await this.record(name));
   }
 
+  /** The resource and its ETag. */
+  async getWithEtag(name: string): Promise<{ resource: RegistryResource; etag: string }> {
+    const record = await this.record(name);
+    return { resource: this.resourceOf(record), etag: etagOf(record) };
+  }
+
+  /**
+   * Applies `change` to the registry's current settings and stores the result with a compare-and-swap
+   * on the record version, re-reading and re-applying when another writer got there first, so no
+   * update is lost. With `If-Match`, a record that moved on is a 412 instead.
+   */
+  async mutate<T>(
+    name: string,
+    change: SettingsChange<T>,
+    condition: WriteCondition = {},
+  ): Promise<Mutation<T>> {
+    for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
+      const record = await this.record(name);
+      if (condition.ifMatch !== undefined && !matchesIfMatch(condition.ifMatch, etagOf(record)))
+        throw preconditionFailed(record.name);
+      const result = change(structuredClone(settingsOf(record)), record);
+      // A no-op (e.g. adding a rule that is there) writes nothing, so the ETag stays what it was.
+      if (result.unchanged)
+        return {
+          resource: this.resourceOf(record),
+          etag: etagOf(record),
+          warnings: result.warnings,
+          outcome: result.outcome,
+        };
+      const version = record.version ?? 1;
+      if (await this.meta.updateRegistry(record.name, { ...result.settings }, version)) {
+        const stored: RegistryRecord = {
+          ...record,
+          properties: { ...result.settings },
+          version: version + 1,
+        };
+        return {
+          resource: this.resourceOf(stored),
+          etag: etagOf(stored),
+          warnings: result.warnings,
+          outcome: result.outcome,
+        };
+      }
+    }
+    throw new ManagementError(
+      'Conflict',
+      `The registry '${name}' is being changed by too many writers at once; retry.`,
+    );
+  }
+
   /** The stored record and its settings; ResourceNotFound when absent. */
   async settings(name: string): Promise<{ record: RegistryRecord; settings: RegistrySettings }> {
     const record = await this.record(name);
@@ -65,65 +155,94 @@ export class RegistryManager {
   }
 
   /** PUT: creates the registry, or replaces its settable properties. */
-  async put(name: string, body: RegistryBody): Promise<RegistryResult & { created: boolean }> {
+  async put(
+    name: string,
+    body: RegistryBody,
+    condition: WriteCondition = {},
+  ): Promise<RegistryResult & { created: boolean; etag: string }> {
     const key = validateName(name);
-    const existing = await this.meta.getRegistry(key);
     if (!body.sku)
       throw new ManagementError('InvalidRequestContent', "The 'sku' property is required.", {
         target: 'sku',
       });
-    if (existing) {
-      const current = settingsOf(existing);
-      const fresh = defaultSettings(key, body.sku.name);
-      const base: RegistrySettings = {
-        ...fresh,
-        credentials: current.credentials,
-        privateEndpointConnections: current.privateEndpointConnections,
-      };
-      const result = this.apply(base, body, current);
-      if (result.settings.adminUserEnabled && result.settings.credentials.passwords.length === 0) {
-        result.settings.credentials = newCredentials(key);
-      }
-      await this.meta.updateRegistry(key, { ...result.settings });
-      return {
-        resource: this.resourceOf({ ...existing, properties: { ...result.settings } }),
-        warnings: result.warnings,
-        created: false,
-      };
+    const sku = body.sku.name;
+    if (await this.meta.getRegistry(key)) {
+      const result = await this.mutate(
+        key,
+        (current) => {
+          // A full PUT to a SKU without network features must not drop them silently: it is refused
+          // exactly when the same body as a PATCH would be.
+          if (current.sku !== sku) this.apply(structuredClone(current), body, current);
+          const base: RegistrySettings = {
+            ...defaultSettings(key, sku),
+            credentials: current.credentials,
+            privateEndpointConnections: current.privateEndpointConnections,
+          };
+          const applied = this.apply(base, body, current);
+          if (applied.settings.adminUserEnabled && applied.settings.credentials.passwords.length === 0) {
+            applied.settings.credentials = newCredentials(key);
+          }
+          return { ...applied, outcome: undefined };
+        },
+        condition,
+      );
+      return { ...result, created: false };
     }
-    const result = this.apply(defaultSettings(key, body.sku.name), body, undefined);
+    // If-Match names a current representation; there is none (RFC 9110 §13.1.1).
+    if (condition.ifMatch !== undefined) throw preconditionFailed(key);
+    const result = this.apply(defaultSettings(key, sku), body, undefined);
     if (result.settings.adminUserEnabled) result.settings.credentials = newCredentials(key);
-    const record: RegistryRecord = { name: key, createdAt: new Date(), properties: { ...result.settings } };
+    const record: RegistryRecord = {
+      name: key,
+      createdAt: new Date(),
+      properties: { ...result.settings },
+      version: 1,
+    };
     if (!(await this.meta.createRegistry(record))) {
       throw new ManagementError('RegistryNameInUse', `The registry name '${name}' is already in use.`, {
         target: 'name',
       });
     }
-    return { resource: this.resourceOf(record), warnings: result.warnings, created: true };
-  }
-
-  /** PATCH: merges the given properties into the registry. */
-  async patch(name: string, body: RegistryBody): Promise<RegistryResult> {
-    const record = await this.record(name);
-    const current = settingsOf(record);
-    const result = this.apply(structuredClone(current), body, current);
-    if (result.settings.adminUserEnabled && result.settings.credentials.passwords.length === 0) {
-      result.settings.credentials = newCredentials(record.name);
-    }
-    await this.meta.updateRegistry(record.name, { ...result.settings });
     return {
-      resource: this.resourceOf({ ...record, properties: { ...result.settings } }),
+      resource: this.resourceOf(record),
+      etag: etagOf(record),
       warnings: result.warnings,
+      created: true,
     };
   }
 
+  /** PATCH: merges the given properties into the registry. */
+  async patch(
+    name: string,
+    body: RegistryBody,
+    condition: WriteCondition = {},
+  ): Promise<Mutation<undefined>> {
+    return this.mutate(
+      name,
+      (current, record) => {
+        const result = this.apply(current, body, settingsOf(record));
+        if (result.settings.adminUserEnabled && result.settings.credentials.passwords.length === 0) {
+          result.settings.credentials = newCredentials(record.name);
+        }
+        return { ...result, outcome: undefined };
+      },
+      condition,
+    );
+  }
+
   /** Deletes a registry with all of its content. */
-  async delete(name: string): Promise<void> {
+  async delete(name: string, condition: WriteCondition = {}): Promise<void> {
     const record = await this.record(name);
     if (record.name === this.defaultRegistry) {
       throw new ManagementError('Conflict', `The default registry '${record.name}' cannot be deleted.`);
     }
-    await this.meta.deleteRegistry(record.name);
+    if (condition.ifMatch !== undefined) {
+      if (!matchesIfMatch(condition.ifMatch, etagOf(record))) throw preconditionFailed(record.name);
+      if (!(await this.meta.deleteRegistry(record.name, record.version ?? 1)))
+        throw preconditionFailed(record.name);
+    } else {
+      await this.meta.deleteRegistry(record.name);
+    }
     await this.blobs.deleteRegistry(record.name);
     await this.identities.deleteRolesForRegistry(record.name);
     await this.audit.deleteDenialsForRegistry(record.name);
@@ -143,19 +262,15 @@ export class RegistryManager {
 
   /** Replaces one of the admin user's two passwords. */
   async regenerateCredential(name: string, which: 'password' | 'password2') {
-    const { record, settings } = await this.settings(name);
+    const { settings } = await this.settings(name);
     if (!settings.adminUserEnabled) return this.credentials(name);
-    settings.credentials.passwords = settings.credentials.passwords.map((p) =>
-      p.name === which ? { name: p.name, value: generateSecret(24) } : p,
-    );
-    await this.meta.updateRegistry(record.name, { ...settings });
-    return settings.credentials;
-  }
-
-  /** Stores new settings computed elsewhere (private endpoints), after the SKU check. */
-  async save(record: RegistryRecord, settings: RegistrySettings): Promise<RegistryResource> {
-    await this.meta.updateRegistry(record.name, { ...settings });
-    return this.resourceOf({ ...record, properties: { ...settings } });
+    const result = await this.mutate(name, (current) => {
+      current.credentials.passwords = current.credentials.passwords.map((p) =>
+        p.name === which ? { name: p.name, value: generateSecret(24) } : p,
+      );
+      return { settings: current, warnings: [], outcome: current.credentials };
+    });
+    return result.outcome;
   }
 
   resourceOf(record: RegistryRecord): RegistryResource {
@@ -231,6 +346,12 @@ export class RegistryManager {
     if (props.networkRuleSet?.ipRules !== undefined) {
       settings.networkRuleSet.ipRules = normaliseRules(props.networkRuleSet.ipRules, warnings);
     }
+    this.enforcePlan(settings, previous);
+    return { settings, warnings };
+  }
+
+  /** Refuses settings the SKU does not allow: network features outside Premium, too many IP rules. */
+  enforcePlan(settings: RegistrySettings, previous: RegistrySettings | undefined): void {
     const plan = planOf(this.plans, settings.sku);
     const uses = networkFeaturesIn(settings);
     if (!plan.networkRules && uses.length > 0) {
@@ -254,7 +375,6 @@ export class RegistryManager {
         { target: 'properties.networkRuleSet.ipRules' },
       );
     }
-    return { settings, warnings };
   }
 }
 

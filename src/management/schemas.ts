@@ -197,3 +197,12 @@ export const regenerateCredentialBodySchema = {
   required: ['name'],
   properties: { name: { type: 'string', enum: ['password', 'password2'] } },
 } as const;
+
+/** Body of `POST`/`DELETE /api/registries/{name}/networkRuleSet/ipRules` (add or remove rules). */
+export const ipRulesChangeBodySchema = {
+  $id: 'IpRulesChangeBody',
+  type: 'object',
+  additionalProperties: false,
+  required: ['ipRules'],
+  properties: { ipRules: { type: 'array', minItems: 1, maxItems: 10_000, items: ipRule } },
+} as const;

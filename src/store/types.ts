@@ -81,6 +81,11 @@ export interface RegistryRecord {
   name: string;
   createdAt: Date;
   properties: Record<string, unknown>;
+  /**
+   * Bumped by the store on every update (1 when created); what compare-and-swap updates and the
+   * management API's ETag are made of. Ignored by `createRegistry`.
+   */
+  version?: number;
 }
 
 /** What changed, for listeners that cache (registry settings, network rules). */
@@ -99,9 +104,17 @@ export interface MetadataStore {
   listRegistries(): Promise<RegistryRecord[]>;
   /** Creates a registry, or fails with `false` when the name is taken. */
   createRegistry(record: RegistryRecord): Promise<boolean>;
-  updateRegistry(name: string, properties: Record<string, unknown>): Promise<boolean>;
-  /** Deletes a registry and all of its metadata. */
-  deleteRegistry(name: string): Promise<boolean>;
+  /**
+   * Replaces a registry's properties and bumps its version; with `expectedVersion`, only if the stored
+   * version still is that one (compare-and-swap). False when absent or the version moved on.
+   */
+  updateRegistry(
+    name: string,
+    properties: Record<string, unknown>,
+    expectedVersion?: number,
+  ): Promise<boolean>;
+  /** Deletes a registry and all of its metadata; with `expectedVersion`, only at that version. */
+  deleteRegistry(name: string, expectedVersion?: number): Promise<boolean>;
   /** Subscribes to changes; returns an unsubscribe function. */
   onChange(listener: (event: ChangeEvent) => void): () => void;
 

@@ -42,20 +42,12 @@ export function registerNetworkRuleCommands(program: Command, deps: CliDeps): vo
     .addHelpText('after', '\nExample:\n  berth network-rule add -n myregistry --ip-address 203.0.113.0/24')
     .action(
       action<RuleOptions>(deps, async (options, ctx) => {
-        const client = ctx.client();
-        const registry = await client.getRegistry(options.name);
-        const rules = currentRules(registry.properties.networkRuleSet?.ipRules);
-        if (rules.some((rule) => rule.value === options.ipAddress)) {
-          ctx.warn(`registry '${options.name}' already allows ${options.ipAddress}`);
-          ctx.print(registryView(registry), REGISTRY_TABLE);
-          return;
-        }
-        // Arrays replace on PATCH: send the whole list, with the new rule appended.
-        const ipRules: IpRule[] = [...rules, { action: 'Allow', value: options.ipAddress }];
-        const updated = await client.patchRegistry(options.name, {
-          properties: { networkRuleSet: { ipRules } },
-        });
-        ctx.print(registryView(updated), REGISTRY_TABLE);
+        // One atomic request: the server merges the rule in, so concurrent adds never lose each other.
+        // A rule already present (in any spelling) is the server's Warning, shown by the client; exit 0.
+        const result = await ctx
+          .client()
+          .addIpRules(options.name, [{ action: 'Allow', value: options.ipAddress }]);
+        ctx.print(registryView(result.registry), REGISTRY_TABLE);
       }),
     );
 
@@ -71,23 +63,17 @@ export function registerNetworkRuleCommands(program: Command, deps: CliDeps): vo
 
   leafCommand(group, 'remove', 'Remove the rule for an IP address or CIDR range.')
     .addOption(registryNameOption())
-    .requiredOption('--ip-address <address>', 'the address or range exactly as the rule lists it')
+    .requiredOption('--ip-address <address>', 'the address or range (any spelling of the listed rule)')
     .action(
       action<RuleOptions>(deps, async (options, ctx) => {
-        const client = ctx.client();
-        const registry = await client.getRegistry(options.name);
-        const rules = currentRules(registry.properties.networkRuleSet?.ipRules);
-        const ipRules = rules.filter((rule) => rule.value !== options.ipAddress);
-        if (ipRules.length === rules.length) {
+        const result = await ctx.client().removeIpRules(options.name, [options.ipAddress]);
+        if (result.notPresent.length > 0) {
           throw new CliError(
             `registry '${options.name}' has no IP rule for '${options.ipAddress}'`,
             EXIT.notFound,
           );
         }
-        const updated = await client.patchRegistry(options.name, {
-          properties: { networkRuleSet: { ipRules } },
-        });
-        ctx.print(registryView(updated), REGISTRY_TABLE);
+        ctx.print(registryView(result.registry), REGISTRY_TABLE);
       }),
     );
 

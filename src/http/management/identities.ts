@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ManagementError } from '../../errors/management.js';
 import type { RoleName } from '../../store/types.js';
 import { apiKeyBodySchema, registryNameParams, roleAssignmentBodySchema } from '../../management/schemas.js';
-import type { ManagementContext } from '../management-api.js';
+import type { ManagementContext } from './context.js';
 
 /** whoami, API keys and role assignments. */
 export function registerIdentityRoutes(ctx: ManagementContext): void {

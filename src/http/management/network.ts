@@ -7,7 +7,7 @@ import {
   privateEndpointBodySchema,
   registryNameParams,
 } from '../../management/schemas.js';
-import type { ManagementContext } from '../management-api.js';
+import type { ManagementContext } from './context.js';
 
 type PeRequest = FastifyRequest<{ Params: { name: string; connection: string } }>;
 

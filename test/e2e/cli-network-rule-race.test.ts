@@ -1,0 +1,66 @@
+// `berth network-rule add|remove` as real subprocesses racing each other against a real Berth: each is
+// one atomic server-side operation, so 50 concurrent invocations keep exactly the expected rules, and
+// the server's normalisation warnings reach the user's terminal.
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { apiFor, createRegistry, uniqueName } from '../helpers/management.js';
+import { startTestBerth, TEST_ADMIN_PASSWORD, type TestBerth } from '../helpers/server.js';
+import { isolatedEnv, runBerth } from '../unit/cli/helpers/e2e.js';
+
+let berth: TestBerth;
+let env: Record<string, string>;
+before(async () => {
+  berth = await startTestBerth();
+  env = {
+    ...isolatedEnv().env,
+    BERTH_SERVER: berth.managementUrl,
+    BERTH_USERNAME: 'admin',
+    BERTH_PASSWORD: TEST_ADMIN_PASSWORD,
+  };
+});
+after(() => berth.stop());
+
+const storedRules = async (name: string): Promise<string[]> => {
+  const res = await apiFor(berth)('GET', `/api/registries/${name}`);
+  return (res.body.properties.networkRuleSet.ipRules as { value: string }[]).map((r) => r.value).sort();
+};
+
+test('50 concurrent berth network-rule add/remove subprocesses keep exactly the expected set', async () => {
+  const name = uniqueName('cliRace');
+  const initial = Array.from({ length: 25 }, (_, i) => `10.50.0.${i}`);
+  await createRegistry(apiFor(berth), name, 'Premium', {
+    networkRuleSet: { ipRules: initial.map((value) => ({ action: 'Allow', value })) },
+  });
+  const fresh = Array.from({ length: 25 }, (_, i) => `10.51.0.${i}/32`);
+  const runs = await Promise.all([
+    ...initial.map((ip) =>
+      runBerth(['network-rule', 'remove', '-n', name, '--ip-address', ip, '-o', 'none'], env),
+    ),
+    ...fresh.map((ip) =>
+      runBerth(['network-rule', 'add', '-n', name, '--ip-address', ip, '-o', 'none'], env),
+    ),
+  ]);
+  for (const run of runs) assert.equal(run.code, 0, run.stderr);
+  // /32 is the canonical single address.
+  assert.deepEqual(await storedRules(name), fresh.map((ip) => ip.replace('/32', '')).sort());
+});
+
+test('a normalised duplicate shows the server warning and exits 0; the list is unchanged', async () => {
+  const name = uniqueName('cliDup');
+  await createRegistry(apiFor(berth), name, 'Premium', {
+    networkRuleSet: { ipRules: [{ action: 'Allow', value: '192.0.2.0/24' }] },
+  });
+  const run = await runBerth(['network-rule', 'add', '-n', name, '--ip-address', '192.0.2.55/24'], env);
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(
+    run.stderr,
+    /WARNING: IP rule '192\.0\.2\.55\/24' has host bits set; it was read as '192\.0\.2\.0\/24'\./,
+  );
+  assert.match(run.stderr, /WARNING: IP rule '192\.0\.2\.55\/24' is already present as '192\.0\.2\.0\/24'\./);
+  assert.deepEqual(await storedRules(name), ['192.0.2.0/24']);
+  // Any spelling of a listed rule removes it.
+  const removed = await runBerth(['network-rule', 'remove', '-n', name, '--ip-address', '192.0.2.1/24'], env);
+  assert.equal(removed.code, 0, removed.stderr);
+  assert.deepEqual(await storedRules(name), []);
+});
