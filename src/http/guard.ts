@@ -1,5 +1,6 @@
 import { PassThrough, type Readable } from 'node:stream';
-import type { FastifyRequest } from 'fastify';
+import type { ServerResponse } from 'node:http';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { IdentityService } from '../auth/identities.js';
 import { OciError } from '../errors/oci.js';
 import type { EntryPoint, NetworkAccessService } from '../management/network-access.js';
@@ -21,6 +22,11 @@ declare module 'node:net' {
   interface Socket {
     /** The source address a trusted load balancer reported with the PROXY protocol. */
     proxySource?: string;
+    /**
+     * The load balancer sent PROXY UNKNOWN / LOCAL: it could not say who the client is, so whoever
+     * wrote the request's proxy headers is unknown too, and they are not believed.
+     */
+    proxySourceUnknown?: boolean;
   }
 }
 
@@ -28,6 +34,7 @@ declare module 'node:net' {
 export function clientAddressOf(request: FastifyRequest, trustedProxies: IpMatcher): ClientAddress {
   const socket = request.raw.socket;
   const peer = socket.proxySource ?? socket.remoteAddress ?? '0.0.0.0';
+  if (socket.proxySourceUnknown) return resolveClientAddress({ peer, trustedProxies });
   return resolveClientAddress({
     peer,
     forwarded: request.headers.forwarded,
@@ -43,18 +50,22 @@ export interface NetworkGuardOptions {
   entry: EntryPoint;
 }
 
+/** A request in progress: its response, and its body when the guard wraps one. */
 interface Flight {
   request: FastifyRequest;
-  body: PassThrough;
+  response: ServerResponse;
+  body?: PassThrough;
 }
 
 /**
  * The data plane's network guard. `check` decides every request before credentials are looked at
- * (the trusted-service bypass alone verifies a credential, and only after a denial). `guardBody`
- * wraps a streaming request body so that a rule change cuts an upload off mid-way.
+ * (the trusted-service bypass alone verifies a credential, and only after a denial). `track` follows
+ * an admitted request until its response is done and `guardBody` wraps its streaming body, so that a
+ * rule change cuts off an upload (403 DENIED) or a download (connection closed) mid-way.
  */
 export class NetworkGuard {
   private readonly flights = new Map<string, Set<Flight>>();
+  private readonly flightOf = new WeakMap<FastifyRequest, Flight>();
   private readonly unsubscribe: () => void;
 
   constructor(private readonly options: NetworkGuardOptions) {
@@ -73,22 +84,27 @@ export class NetworkGuard {
     if (!decision.allowed) throw this.deny(request, registry, client, decision, false);
   }
 
+  /** Follows an admitted request until its response is done, so a rule change can cut it off. */
+  track(request: FastifyRequest, reply: FastifyReply): void {
+    const registry = request.registry;
+    const flights = this.flights.get(registry) ?? new Set<Flight>();
+    this.flights.set(registry, flights);
+    const flight: Flight = { request, response: reply.raw };
+    flights.add(flight);
+    this.flightOf.set(request, flight);
+    reply.raw.once('close', () => {
+      flights.delete(flight);
+      if (flights.size === 0 && this.flights.get(registry) === flights) this.flights.delete(registry);
+    });
+  }
+
   /** The request body, which a later rule change can cut off with `DENIED`. */
   guardBody(request: FastifyRequest): Readable {
     const body = new PassThrough({ highWaterMark: 1024 * 1024 });
     request.raw.on('error', (error) => body.destroy(error));
     request.raw.pipe(body);
-    const flights = this.flights.get(request.registry) ?? new Set<Flight>();
-    this.flights.set(request.registry, flights);
-    const flight = { request, body };
-    flights.add(flight);
-    const done = () => {
-      flights.delete(flight);
-      if (flights.size === 0 && this.flights.get(request.registry) === flights)
-        this.flights.delete(request.registry);
-    };
-    body.once('close', done);
-    request.raw.once('close', done);
+    const flight = this.flightOf.get(request);
+    if (flight) flight.body = body;
     return body;
   }
 
@@ -97,12 +113,18 @@ export class NetworkGuard {
     if (!flights) return;
     for (const flight of [...flights]) {
       const client = flight.request.clientAddress;
-      if (!client) continue;
+      if (!client || flight.response.writableFinished) continue;
       const decision = await this.decide(flight.request, registry, client);
-      if (!decision.allowed) {
+      if (decision.allowed) continue;
+      const denied = this.deny(flight.request, registry, client, decision, true);
+      if (flight.body && !flight.body.readableEnded && !flight.body.destroyed) {
         flight.request.raw.unpipe(flight.body);
         // The rest of the body will never be read, so the connection cannot be reused.
-        flight.body.destroy(this.deny(flight.request, registry, client, decision, true));
+        flight.body.destroy(denied);
+      } else {
+        // A response under way (a download) cannot turn into a 403 any more: end the connection, so
+        // the client gets no byte more than it had when its address lost access.
+        flight.response.destroy();
       }
     }
   }

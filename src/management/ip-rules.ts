@@ -3,7 +3,8 @@
 // read the whole list, change it and write it back.
 
 import { ManagementError } from '../errors/management.js';
-import { InvalidIpRuleError, parseIpRule } from '../network/index.js';
+import { InvalidIpRuleError, parseIpRule, type ParsedIpRule } from '../network/index.js';
+import { ipRuleWarnings } from './registry-model.js';
 import type { RegistryManager, WriteCondition } from './registries.js';
 
 /** A rule as a caller sends it to the add operation. */
@@ -25,7 +26,7 @@ export interface RemoveOutcome {
 }
 
 /** Canonical form of a rule value; InvalidNetworkRule (400) naming the offending item otherwise. */
-function canonical(value: string, index: number): { value: string; hostBitsCleared: boolean } {
+function canonical(value: string, index: number): ParsedIpRule {
   try {
     return parseIpRule(value);
   } catch (error) {
@@ -52,8 +53,7 @@ export class IpRuleOperations {
         const outcome: AddOutcome = { added: [], alreadyPresent: [] };
         const warnings: string[] = [];
         for (const rule of parsed) {
-          if (rule.hostBitsCleared)
-            warnings.push(`IP rule '${rule.input}' has host bits set; it was read as '${rule.value}'.`);
+          warnings.push(...ipRuleWarnings(rule.input, rule, 'read'));
           if (present.has(rule.value)) {
             outcome.alreadyPresent.push(rule.value);
             warnings.push(

@@ -10,6 +10,7 @@ import type {
 } from '../store/types.js';
 import {
   defaultSettings,
+  ipRuleWarnings,
   settingsOf,
   toResource,
   type RegistryResource,
@@ -407,11 +408,7 @@ function normaliseRules(rules: { action?: 'Allow'; value: string }[], warnings: 
   try {
     const { rules: parsed } = normalizeIpRules(rules.map((r) => r.value));
     return parsed.map((rule, index) => {
-      if (rule.hostBitsCleared) {
-        warnings.push(
-          `IP rule '${rules[index]!.value}' has host bits set; it was stored as '${rule.value}'.`,
-        );
-      }
+      warnings.push(...ipRuleWarnings(rules[index]!.value, rule));
       return { action: 'Allow' as const, value: rule.value };
     });
   } catch (error) {

@@ -1,4 +1,8 @@
-import type { NetworkRuleBypassOptions, PrivateEndpointConnectionState } from '../network/index.js';
+import type {
+  NetworkRuleBypassOptions,
+  ParsedIpRule,
+  PrivateEndpointConnectionState,
+} from '../network/index.js';
 import type { RegistryRecord } from '../store/types.js';
 import type { SkuName } from './skus.js';
 
@@ -98,4 +102,16 @@ export function toPrivateEndpointResource(registry: string, pe: StoredPrivateEnd
       provisioningState: 'Succeeded',
     },
   };
+}
+
+/** What the caller should be told about how a rule it typed was read (RFC 9111 Warning texts). */
+export function ipRuleWarnings(input: string, rule: ParsedIpRule, verb = 'stored'): string[] {
+  const warnings: string[] = [];
+  if (rule.hostBitsCleared)
+    warnings.push(`IP rule '${input}' has host bits set; it was ${verb} as '${rule.value}'.`);
+  if (rule.coversAllIPv4)
+    warnings.push(
+      `IP rule '${rule.value}' also matches every IPv4 client (IPv4 addresses are ::ffff:0:0/96 in IPv6).`,
+    );
+  return warnings;
 }

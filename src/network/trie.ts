@@ -202,6 +202,8 @@ export function compileIpRules(rules: readonly (ParsedIpRule | string)[]): IpMat
   const roots = { 4: new BuildNode(new Uint8Array(4), 0, 0), 6: new BuildNode(new Uint8Array(16), 0, 0) };
   const counts = { 4: 0, 6: 0 };
   const values: string[] = [];
+  // The longest IPv6 rule that covers all of ::ffff:0:0/96, which then matches every IPv4 client.
+  let coverIPv4 = { rule: 0, length: -1 };
   for (const rule of rules) {
     if (values.length === (1 << 23) - 1) throw new RangeError('too many IP rules (at most 8,388,607)');
     // Rules are re-read from their value, so ones loaded back from storage as plain JSON work too.
@@ -209,7 +211,14 @@ export function compileIpRules(rules: readonly (ParsedIpRule | string)[]): IpMat
     if (insert(roots[parsed.family], parsed.network, parsed.prefixLength, values.length + 1) === 0) {
       values.push(parsed.value);
       counts[parsed.family]++;
+      if (parsed.coversAllIPv4 && parsed.prefixLength > coverIPv4.length)
+        coverIPv4 = { rule: values.length, length: parsed.prefixLength };
     }
+  }
+  // As IPv6 it is shorter than any IPv4 rule (≥ /96 as IPv6), so it only fills an empty IPv4 root.
+  if (coverIPv4.rule !== 0 && roots[4].rule === 0) {
+    roots[4].rule = coverIPv4.rule;
+    counts[4]++;
   }
   return new PackedMatcher(
     counts[4] === 0 ? EMPTY : pack(roots[4], 1, counts[4]),

@@ -28,7 +28,8 @@ export class RegistryDirectory {
   /** The registry a Host header addresses. */
   resolve(host: string | undefined): string {
     if (!host) return this.defaultRegistry;
-    const hostname = stripPort(host).toLowerCase();
+    // An FQDN may end in the root's dot (`<name>.<domain>.`); it names the same host (RFC 1034 §3.1).
+    const hostname = stripPort(host).toLowerCase().replace(/\.$/, '');
     const suffix = `.${this.domain}`;
     if (hostname.endsWith(suffix)) {
       const name = hostname.slice(0, -suffix.length);
