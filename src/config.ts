@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { DEFAULT_DENIAL_LOG, type DenialLogOptions } from './management/denial-log.js';
 import { DEFAULT_SKU_PLANS, type SkuName, type SkuPlans } from './management/skus.js';
 import { InvalidIpRuleError, normalizeIpRules } from './network/index.js';
 
@@ -32,6 +33,8 @@ export interface BerthConfig {
     automaticContentDiscovery: boolean;
     uploadTtlSeconds: number;
   };
+  /** The network denial log: retention, size bound, server log lines per address. */
+  denialLog: DenialLogOptions;
 }
 
 export const DEFAULT_CONFIG: BerthConfig = {
@@ -51,6 +54,7 @@ export const DEFAULT_CONFIG: BerthConfig = {
     automaticContentDiscovery: true,
     uploadTtlSeconds: 24 * 60 * 60,
   },
+  denialLog: DEFAULT_DENIAL_LOG,
 };
 
 /** A configuration value that cannot be used; start-up stops with this message. */
@@ -79,9 +83,10 @@ function mergeFile(config: BerthConfig, file: string): void {
   }
   if (typeof parsed !== 'object' || parsed === null)
     throw new ConfigError(`config file ${file} must hold a JSON object`);
-  const { registry, skus, ...rest } = parsed as Partial<BerthConfig>;
+  const { registry, skus, denialLog, ...rest } = parsed as Partial<BerthConfig>;
   Object.assign(config, rest);
   if (registry) Object.assign(config.registry, registry);
+  if (denialLog) Object.assign(config.denialLog, denialLog);
   if (skus) {
     for (const [name, plan] of Object.entries(skus)) {
       const current = (config.skus as Record<string, SkuPlans[SkuName] | undefined>)[name];
@@ -133,6 +138,8 @@ function applyEnv(config: BerthConfig, env: NodeJS.ProcessEnv): void {
   config.registry.deleteEnabled = bool('BERTH_DELETE_ENABLED') ?? config.registry.deleteEnabled;
   config.registry.automaticContentDiscovery =
     bool('BERTH_AUTOMATIC_CONTENT_DISCOVERY') ?? config.registry.automaticContentDiscovery;
+  config.denialLog.retentionDays = int('BERTH_DENIAL_LOG_RETENTION_DAYS') ?? config.denialLog.retentionDays;
+  config.denialLog.maxEntries = int('BERTH_DENIAL_LOG_MAX_ENTRIES') ?? config.denialLog.maxEntries;
 }
 
 function validate(config: BerthConfig): void {

@@ -85,7 +85,7 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
       uploadTtlMs: config.registry.uploadTtlSeconds * 1000,
       storageQuota: (registry) => registries.storageQuota(registry),
     });
-    const access = new NetworkAccessService(meta, management, log);
+    const access = new NetworkAccessService(meta, management, log, config.denialLog);
     access.start();
     cleanups.push(() => access.stop());
     const trustedProxies = compileIpRules(config.trustedProxies);

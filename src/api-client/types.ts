@@ -115,18 +115,26 @@ export interface NetworkAccessCheck {
   message?: string;
 }
 
+/** One address's denials for one reason in one minute: `time` is the latest, `count` how many. */
 export interface NetworkDenial {
   time: string;
+  firstSeen?: string;
+  minute?: string;
   clientIp: string;
   method: string;
   path: string;
   reason: string;
   entry: unknown;
+  count?: number;
+  samples?: { method: string; path: string }[];
+  reportOnly?: boolean;
 }
 
 export interface NetworkDenials {
   value: NetworkDenial[];
   countsByIp: { clientIp: string; count: number; lastSeen: string }[];
+  /** Denials per minute and reason (report-only ones as `reportOnly:<reason>`), oldest first. */
+  timeSeries?: { time: string; counts: Record<string, number> }[];
 }
 
 export interface WhoAmI {

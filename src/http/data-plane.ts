@@ -20,6 +20,7 @@ import { parseV2Path, type V2Route } from './v2/routes.js';
 import { sendOciError } from './errors.js';
 import { closeIdleConnectionsWhileClosing } from './graceful-close.js';
 import type { NetworkGuard } from './guard.js';
+import { DataPlaneLogController } from './request-logging.js';
 
 export interface DataPlaneOptions {
   service: RegistryService;
@@ -54,6 +55,7 @@ export function buildDataPlane(options: DataPlaneOptions): FastifyInstance {
   };
   const serverOptions: FastifyServerOptions & { https?: { key: Buffer; cert: Buffer } } = {
     loggerInstance: options.logger,
+    logController: new DataPlaneLogController(),
     exposeHeadRoutes: false,
     // Node's default 5 s keep-alive is shorter than most clients' idle pools; avoid racing them.
     keepAliveTimeout: 65_000,

@@ -160,6 +160,7 @@ export class NetworkGuard {
   ): OciError {
     const entry =
       this.options.entry.kind === 'public' ? 'public' : `private:${this.options.entry.connectionName}`;
+    request.networkDenied = true;
     const path = request.url.split('?')[0]!.slice(0, 512);
     this.options.access.recordDenial({
       registry,
@@ -170,10 +171,6 @@ export class NetworkGuard {
       reason: decision.reason,
       entry,
     });
-    request.log.info(
-      { registry, clientIp: client.text, reason: decision.reason, path },
-      'network access denied',
-    );
     return new OciError(
       'DENIED',
       decision.message,

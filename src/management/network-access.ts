@@ -9,6 +9,7 @@ import {
   type RegistryNetworkPolicy,
 } from '../network/index.js';
 import type { DenialAuditStore, DenialRecord, MetadataStore } from '../store/types.js';
+import { DenialLog, type DenialLogOptions } from './denial-log.js';
 import { settingsOf } from './registry-model.js';
 
 /** How a request reached a registry: the public listeners, or one private endpoint's listener. */
@@ -19,10 +20,6 @@ interface CompiledRegistry {
   connections: Map<string, PrivateEndpointConnectionState>;
 }
 
-/** Pending denial records are written in batches; past this many the newest are counted, not kept. */
-const MAX_PENDING_DENIALS = 10_000;
-const FLUSH_INTERVAL_MS = 1_000;
-
 /**
  * The network guard's state: each registry's rules compiled once into a matcher, dropped the moment
  * the store reports a change (so the very next request sees new rules), and the denial log.
@@ -32,16 +29,18 @@ export class NetworkAccessService {
   /** Bumped on every change of a registry, so a load that raced a change does not cache old rules. */
   private readonly generations = new Map<string, number>();
   private readonly listeners = new Set<(registry: string) => void>();
-  private pending: DenialRecord[] = [];
-  private dropped = 0;
   private unsubscribe: (() => void) | undefined;
-  private flushTimer: NodeJS.Timeout | undefined;
+  /** The denial log (aggregated counts, bounded), exposed for maintenance and tests. */
+  readonly denials: DenialLog;
 
   constructor(
     private readonly meta: MetadataStore,
-    private readonly audit: DenialAuditStore,
-    private readonly log: Logger,
-  ) {}
+    audit: DenialAuditStore,
+    log: Logger,
+    denialLog?: DenialLogOptions,
+  ) {
+    this.denials = new DenialLog(audit, log, denialLog);
+  }
 
   start(): void {
     this.unsubscribe = this.meta.onChange((event) => {
@@ -49,14 +48,12 @@ export class NetworkAccessService {
       this.generations.set(event.registry, (this.generations.get(event.registry) ?? 0) + 1);
       for (const listener of this.listeners) listener(event.registry);
     });
-    this.flushTimer = setInterval(() => void this.flush(), FLUSH_INTERVAL_MS);
-    this.flushTimer.unref();
+    this.denials.start();
   }
 
   async stop(): Promise<void> {
     this.unsubscribe?.();
-    clearInterval(this.flushTimer);
-    await this.flush();
+    await this.denials.stop();
   }
 
   /** Calls `listener` whenever a registry's settings change (to re-check requests in flight). */
@@ -92,29 +89,14 @@ export class NetworkAccessService {
     return { ip: client.text, ...(await this.decide(registry, { kind: 'public' }, client)) };
   }
 
-  /** Queues a denial for the log. */
+  /** Counts a denial in the denial log. */
   recordDenial(record: DenialRecord): void {
-    if (this.pending.length >= MAX_PENDING_DENIALS) {
-      this.dropped++;
-      return;
-    }
-    this.pending.push(record);
+    this.denials.record(record);
   }
 
-  /** Writes queued denials now (also used by tests and queries, so reads see every denial). */
-  async flush(): Promise<void> {
-    if (this.pending.length === 0) return;
-    const batch = this.pending;
-    this.pending = [];
-    try {
-      await this.audit.appendDenials(batch);
-    } catch (err) {
-      this.log.error({ err, count: batch.length }, 'denial log write failed');
-    }
-    if (this.dropped > 0) {
-      this.log.warn({ dropped: this.dropped }, 'denial log overflow: records dropped');
-      this.dropped = 0;
-    }
+  /** Writes pending denial counts now (queries call it, so reads see every denial). */
+  flush(): Promise<void> {
+    return this.denials.flush();
   }
 
   private async load(registry: string): Promise<CompiledRegistry> {

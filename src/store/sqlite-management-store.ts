@@ -1,12 +1,14 @@
 import type Database from 'better-sqlite3';
 import { openSqlite } from './sqlite.js';
-import type {
-  DenialAuditStore,
-  DenialRecord,
-  IdentityRecord,
-  IdentityStore,
-  RoleAssignment,
-  RoleName,
+import {
+  DENIAL_SAMPLES,
+  type DenialAuditStore,
+  type DenialBucket,
+  type DenialQueryResult,
+  type IdentityRecord,
+  type IdentityStore,
+  type RoleAssignment,
+  type RoleName,
 } from './types.js';
 
 const SCHEMA = `
@@ -24,17 +26,21 @@ CREATE TABLE IF NOT EXISTS role_assignments (
   role TEXT NOT NULL,
   PRIMARY KEY (principal_id, registry)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS network_denials (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
+CREATE TABLE IF NOT EXISTS network_denial_counts (
   registry TEXT NOT NULL,
-  time INTEGER NOT NULL,
+  minute INTEGER NOT NULL,
   client_ip TEXT NOT NULL,
-  method TEXT NOT NULL,
-  path TEXT NOT NULL,
   reason TEXT NOT NULL,
-  entry TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS network_denials_by_registry ON network_denials (registry, time);
+  entry TEXT NOT NULL,
+  report_only INTEGER NOT NULL,
+  count INTEGER NOT NULL,
+  first_seen INTEGER NOT NULL,
+  last_seen INTEGER NOT NULL,
+  samples TEXT NOT NULL,
+  PRIMARY KEY (registry, minute, client_ip, reason, entry, report_only)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS network_denial_counts_by_last_seen ON network_denial_counts (registry, last_seen);
+CREATE INDEX IF NOT EXISTS network_denial_counts_by_minute ON network_denial_counts (minute);
 `;
 
 interface IdentityRow {
@@ -46,15 +52,28 @@ interface IdentityRow {
   created_at: number;
 }
 
-interface DenialRow {
+interface BucketRow {
   registry: string;
-  time: number;
+  minute: number;
   client_ip: string;
-  method: string;
-  path: string;
   reason: string;
   entry: string;
+  report_only: number;
+  count: number;
+  first_seen: number;
+  last_seen: number;
+  samples: string;
 }
+
+// Logs from before aggregation (one row per request) become buckets once, on first start.
+const MIGRATE_PER_REQUEST_LOG = `
+INSERT INTO network_denial_counts
+  (registry, minute, client_ip, reason, entry, report_only, count, first_seen, last_seen, samples)
+SELECT registry, (time / 60000) * 60000, client_ip, reason, entry, 0, COUNT(*), MIN(time), MAX(time), '[]'
+FROM network_denials GROUP BY registry, (time / 60000) * 60000, client_ip, reason, entry
+ON CONFLICT DO NOTHING;
+DROP TABLE network_denials;
+`;
 
 /** Identities, roles and the denial log in the embedded SQLite database (its own connection, WAL). */
 export class SqliteManagementStore implements IdentityStore, DenialAuditStore {
@@ -62,6 +81,10 @@ export class SqliteManagementStore implements IdentityStore, DenialAuditStore {
 
   constructor(path: string) {
     this.db = openSqlite(path, SCHEMA);
+    const legacy = this.db
+      .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'network_denials'")
+      .get();
+    if (legacy) this.db.transaction(() => this.db.exec(MIGRATE_PER_REQUEST_LOG))();
   }
 
   async createIdentity(identity: IdentityRecord): Promise<boolean> {
@@ -142,54 +165,103 @@ export class SqliteManagementStore implements IdentityStore, DenialAuditStore {
     this.db.prepare('DELETE FROM role_assignments WHERE registry = ?').run(registry);
   }
 
-  async appendDenials(records: DenialRecord[]): Promise<void> {
-    const insert = this.db.prepare(
-      'INSERT INTO network_denials (registry, time, client_ip, method, path, reason, entry) VALUES (?, ?, ?, ?, ?, ?, ?)',
+  async addDenialCounts(buckets: DenialBucket[]): Promise<void> {
+    const key =
+      'registry = ? AND minute = ? AND client_ip = ? AND reason = ? AND entry = ? AND report_only = ?';
+    const read = this.db.prepare(`SELECT samples FROM network_denial_counts WHERE ${key}`);
+    const upsert = this.db.prepare(
+      `INSERT INTO network_denial_counts
+         (registry, minute, client_ip, reason, entry, report_only, count, first_seen, last_seen, samples)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (registry, minute, client_ip, reason, entry, report_only) DO UPDATE SET
+         count = count + excluded.count,
+         first_seen = MIN(first_seen, excluded.first_seen),
+         last_seen = MAX(last_seen, excluded.last_seen),
+         samples = excluded.samples`,
     );
     this.db.transaction(() => {
-      for (const r of records)
-        insert.run(r.registry, r.time.getTime(), r.clientIp, r.method, r.path, r.reason, r.entry);
+      for (const b of buckets) {
+        const id = [b.registry, b.minute.getTime(), b.clientIp, b.reason, b.entry, b.reportOnly ? 1 : 0];
+        const stored = read.get(...id) as { samples: string } | undefined;
+        const samples = mergeSamples(stored ? parseSamples(stored.samples) : [], b.samples);
+        upsert.run(...id, b.count, b.firstSeen.getTime(), b.lastSeen.getTime(), JSON.stringify(samples));
+      }
     })();
   }
 
   async queryDenials(
     registry: string,
-    filter: { since?: Date; clientIp?: string; limit: number },
-  ): Promise<{ denials: DenialRecord[]; countsByIp: { clientIp: string; count: number; lastSeen: Date }[] }> {
+    filter: { since?: Date; clientIp?: string; limit: number; seriesSince: Date },
+  ): Promise<DenialQueryResult> {
     const since = filter.since?.getTime() ?? 0;
     const ip = filter.clientIp ?? null;
+    const where = 'registry = ? AND last_seen >= ? AND (? IS NULL OR client_ip = ?)';
     const rows = this.db
       .prepare(
-        `SELECT registry, time, client_ip, method, path, reason, entry FROM network_denials
-         WHERE registry = ? AND time >= ? AND (? IS NULL OR client_ip = ?) ORDER BY time DESC, id DESC LIMIT ?`,
+        `SELECT * FROM network_denial_counts WHERE ${where}
+         ORDER BY last_seen DESC, client_ip, reason LIMIT ?`,
       )
-      .all(registry, since, ip, ip, filter.limit) as DenialRow[];
+      .all(registry, since, ip, ip, filter.limit) as BucketRow[];
     const counts = this.db
       .prepare(
-        `SELECT client_ip, COUNT(*) AS count, MAX(time) AS last_seen FROM network_denials
-         WHERE registry = ? AND time >= ? AND (? IS NULL OR client_ip = ?) GROUP BY client_ip ORDER BY count DESC, client_ip`,
+        `SELECT client_ip, SUM(count) AS count, MAX(last_seen) AS last_seen FROM network_denial_counts
+         WHERE ${where} GROUP BY client_ip ORDER BY count DESC, client_ip`,
       )
       .all(registry, since, ip, ip) as { client_ip: string; count: number; last_seen: number }[];
+    const series = this.db
+      .prepare(
+        `SELECT minute, reason, report_only, SUM(count) AS count FROM network_denial_counts
+         WHERE ${where} GROUP BY minute, reason, report_only ORDER BY minute`,
+      )
+      .all(registry, filter.seriesSince.getTime(), ip, ip) as {
+      minute: number;
+      reason: string;
+      report_only: number;
+      count: number;
+    }[];
+    const timeSeries: DenialQueryResult['timeSeries'] = [];
+    for (const row of series) {
+      let point = timeSeries[timeSeries.length - 1];
+      if (!point || point.minute.getTime() !== row.minute) {
+        point = { minute: new Date(row.minute), counts: {} };
+        timeSeries.push(point);
+      }
+      // Would-be denials of report-only mode are counted apart, so a chart never mixes them in.
+      const key = row.report_only ? `reportOnly:${row.reason}` : row.reason;
+      point.counts[key] = (point.counts[key] ?? 0) + row.count;
+    }
     return {
-      denials: rows.map((r) => ({
-        registry: r.registry,
-        time: new Date(r.time),
-        clientIp: r.client_ip,
-        method: r.method,
-        path: r.path,
-        reason: r.reason,
-        entry: r.entry,
-      })),
+      buckets: rows.map(toBucket),
       countsByIp: counts.map((c) => ({
         clientIp: c.client_ip,
         count: c.count,
         lastSeen: new Date(c.last_seen),
       })),
+      timeSeries,
     };
   }
 
+  async pruneDenials(before: Date, maxBuckets: number): Promise<{ deleted: number }> {
+    return this.db.transaction(() => {
+      let deleted = this.db
+        .prepare('DELETE FROM network_denial_counts WHERE minute < ?')
+        .run(before.getTime()).changes;
+      const { n } = this.db.prepare('SELECT COUNT(*) AS n FROM network_denial_counts').get() as { n: number };
+      if (n > maxBuckets) {
+        // Whole minutes go, oldest first, so what remains of any minute is complete.
+        const cut = this.db
+          .prepare('SELECT minute FROM network_denial_counts ORDER BY minute DESC LIMIT 1 OFFSET ?')
+          .get(maxBuckets) as { minute: number };
+        deleted += this.db
+          .prepare('DELETE FROM network_denial_counts WHERE minute <= ?')
+          .run(cut.minute).changes;
+      }
+      return { deleted };
+    })();
+  }
+
   async deleteDenialsForRegistry(registry: string): Promise<void> {
-    this.db.prepare('DELETE FROM network_denials WHERE registry = ?').run(registry);
+    this.db.prepare('DELETE FROM network_denial_counts WHERE registry = ?').run(registry);
   }
 
   async close(): Promise<void> {
@@ -206,4 +278,36 @@ function toIdentity(row: IdentityRow): IdentityRecord {
     trustedService: row.trusted_service === 1,
     createdAt: new Date(row.created_at),
   };
+}
+
+function toBucket(row: BucketRow): DenialBucket {
+  return {
+    registry: row.registry,
+    minute: new Date(row.minute),
+    clientIp: row.client_ip,
+    reason: row.reason,
+    entry: row.entry,
+    reportOnly: row.report_only === 1,
+    count: row.count,
+    firstSeen: new Date(row.first_seen),
+    lastSeen: new Date(row.last_seen),
+    samples: parseSamples(row.samples),
+  };
+}
+
+function parseSamples(text: string): { method: string; path: string }[] {
+  return JSON.parse(text) as { method: string; path: string }[];
+}
+
+/** Distinct samples, the stored ones first, at most DENIAL_SAMPLES. */
+function mergeSamples(
+  stored: { method: string; path: string }[],
+  fresh: { method: string; path: string }[],
+): { method: string; path: string }[] {
+  const merged = [...stored];
+  for (const sample of fresh) {
+    if (merged.length >= DENIAL_SAMPLES) break;
+    if (!merged.some((m) => m.method === sample.method && m.path === sample.path)) merged.push(sample);
+  }
+  return merged;
 }

@@ -208,6 +208,37 @@ export interface DenialRecord {
   reason: string;
   /** `public` or `private:<connection name>`. */
   entry: string;
+  /** Report-only mode: the request would have been refused, and was let through. */
+  reportOnly?: boolean;
+}
+
+/**
+ * Denials aggregated per registry, client address, reason, entry point, mode and minute: what the
+ * denial log stores, so a flood adds a row per address and minute rather than one per request.
+ */
+export interface DenialBucket {
+  registry: string;
+  /** Start of the minute (UTC). */
+  minute: Date;
+  clientIp: string;
+  reason: string;
+  entry: string;
+  reportOnly: boolean;
+  count: number;
+  firstSeen: Date;
+  lastSeen: Date;
+  /** A few distinct sample requests of the bucket (at most `DENIAL_SAMPLES`). */
+  samples: { method: string; path: string }[];
+}
+
+/** Sample requests kept per denial bucket. */
+export const DENIAL_SAMPLES = 3;
+
+/** What a denial log query returns: buckets newest first, totals per address, and a series per minute. */
+export interface DenialQueryResult {
+  buckets: DenialBucket[];
+  countsByIp: { clientIp: string; count: number; lastSeen: Date }[];
+  timeSeries: { minute: Date; counts: Record<string, number> }[];
 }
 
 /** Accounts, API keys and role assignments. */
@@ -225,12 +256,15 @@ export interface IdentityStore {
   deleteRolesForRegistry(registry: string): Promise<void>;
 }
 
-/** The denial log: append in batches, query by registry. */
+/** The denial log: counts added in batches, kept for a retention period and under a size bound. */
 export interface DenialAuditStore {
-  appendDenials(records: DenialRecord[]): Promise<void>;
+  /** Adds the buckets' counts to the stored ones (same key: counts add, samples merge). */
+  addDenialCounts(buckets: DenialBucket[]): Promise<void>;
   queryDenials(
     registry: string,
-    filter: { since?: Date; clientIp?: string; limit: number },
-  ): Promise<{ denials: DenialRecord[]; countsByIp: { clientIp: string; count: number; lastSeen: Date }[] }>;
+    filter: { since?: Date; clientIp?: string; limit: number; seriesSince: Date },
+  ): Promise<DenialQueryResult>;
+  /** Drops buckets older than `before`, then the oldest minutes until at most `maxBuckets` remain. */
+  pruneDenials(before: Date, maxBuckets: number): Promise<{ deleted: number }>;
   deleteDenialsForRegistry(registry: string): Promise<void>;
 }

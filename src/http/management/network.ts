@@ -53,7 +53,8 @@ export function registerNetworkRoutes(ctx: ManagementContext): void {
   route({
     method: 'GET',
     url: '/api/registries/:name/networkDenials',
-    summary: 'Refused data-plane requests, newest first, with counts per client address',
+    summary:
+      'Refused data-plane requests counted per address, reason and minute (newest first), totals per address, and a per-minute time series',
     tag: 'Network',
     params: registryNameParams,
     querystring: {
@@ -85,21 +86,35 @@ export function registerNetworkRoutes(ctx: ManagementContext): void {
         );
       }
       await access.flush();
+      const since = request.query.since ? new Date(request.query.since) : undefined;
       const result = await audit.queryDenials(registry, {
-        ...(request.query.since ? { since: new Date(request.query.since) } : {}),
+        ...(since ? { since } : {}),
         ...(clientIp ? { clientIp } : {}),
         limit: Math.min(Number(request.query.limit ?? 100), 10_000),
+        seriesSince: since ?? new Date(Date.now() - 86_400_000),
       });
       return {
-        value: result.denials.map(({ registry: _r, time, ...rest }) => ({
-          time: time.toISOString(),
-          ...rest,
+        // One entry per address, reason, entry point, mode and minute, newest first: `time` is its
+        // latest denial, `method`/`path` its first sample, `count` how many it stands for.
+        value: result.buckets.map((b) => ({
+          time: b.lastSeen.toISOString(),
+          firstSeen: b.firstSeen.toISOString(),
+          minute: b.minute.toISOString(),
+          clientIp: b.clientIp,
+          method: b.samples[0]?.method ?? '',
+          path: b.samples[0]?.path ?? '',
+          reason: b.reason,
+          entry: b.entry,
+          count: b.count,
+          samples: b.samples,
+          ...(b.reportOnly ? { reportOnly: true } : {}),
         })),
         countsByIp: result.countsByIp.map((c) => ({
           clientIp: c.clientIp,
           count: c.count,
           lastSeen: c.lastSeen.toISOString(),
         })),
+        timeSeries: result.timeSeries.map((p) => ({ time: p.minute.toISOString(), counts: p.counts })),
       };
     },
   });

@@ -626,7 +626,7 @@ describe('audit denials', () => {
       last().url,
       '/api/registries/myregistry/networkDenials?since=2026-01-01T00%3A00%3A00.000Z&ip=198.51.100.7&limit=5',
     );
-    assert.match(result.stdout, /^TIME\s+CLIENT IP\s+METHOD\s+PATH\s+REASON\s+ENTRY\n/);
+    assert.match(result.stdout, /^TIME\s+COUNT\s+CLIENT IP\s+METHOD\s+PATH\s+REASON\s+ENTRY\n/);
     assert.match(result.stdout, /198\.51\.100\.7\s+GET\s+\/v2\/\s+ipNotAllowed\s+public/);
     assert.doesNotMatch(result.stdout, /198\.51\.100\.8/);
     const counts = await cli.run(
