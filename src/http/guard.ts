@@ -5,6 +5,7 @@ import type { IdentityService } from '../auth/identities.js';
 import { OciError } from '../errors/oci.js';
 import type { EntryPoint, NetworkAccessService } from '../management/network-access.js';
 import {
+  actionOf,
   resolveClientAddress,
   type AccessDecision,
   type ClientAddress,
@@ -82,6 +83,7 @@ export class NetworkGuard {
     request.clientAddress = client;
     const decision = await this.decide(request, registry, client);
     if (!decision.allowed) throw this.deny(request, registry, client, decision, false);
+    if (decision.wouldDeny) this.record(request, registry, client, decision.wouldDeny.reason, true);
   }
 
   /** Follows an admitted request until its response is done, so a rule change can cut it off. */
@@ -134,21 +136,54 @@ export class NetworkGuard {
     registry: string,
     client: ClientAddress,
   ): Promise<AccessDecision> {
-    const decision = await this.options.access.decide(registry, this.options.entry, client);
+    const action = actionOf(request.method);
+    const decision = await this.options.access.decide(
+      registry,
+      this.options.entry,
+      client,
+      undefined,
+      action,
+    );
     if (decision.allowed || decision.reason === 'privateEndpointNotApproved') return decision;
     // The one exception to "network first": a trusted service's credential may bypass the public rules.
     // It is looked at only when it could change the answer (bypass on) and only if it is an API key, the
     // one kind of identity that can be a trusted service: verifying passwords here would let a refused
     // network test them (a verified secret is cached, so a right guess answers faster) and cost a scrypt
     // per refused request.
-    const bypassed = await this.options.access.decide(registry, this.options.entry, client, {
-      trustedService: true,
-    });
+    const bypassed = await this.options.access.decide(
+      registry,
+      this.options.entry,
+      client,
+      { trustedService: true },
+      action,
+    );
     if (!bypassed.allowed) return decision;
     const authorization = request.headers.authorization;
     if (!authorization || !/^bearer /i.test(authorization)) return decision;
     const principal = await this.options.identities.authenticate(authorization).catch(() => undefined);
     return principal?.trustedService ? bypassed : decision;
+  }
+
+  /** Counts a denial (or, in report-only mode, a would-be denial) in the denial log. */
+  private record(
+    request: FastifyRequest,
+    registry: string,
+    client: ClientAddress,
+    reason: string,
+    reportOnly: boolean,
+  ): void {
+    const entry =
+      this.options.entry.kind === 'public' ? 'public' : `private:${this.options.entry.connectionName}`;
+    this.options.access.recordDenial({
+      registry,
+      time: new Date(),
+      clientIp: client.text,
+      method: request.method,
+      path: request.url.split('?')[0]!.slice(0, 512),
+      reason,
+      entry,
+      ...(reportOnly ? { reportOnly: true } : {}),
+    });
   }
 
   private deny(
@@ -158,19 +193,8 @@ export class NetworkGuard {
     decision: Extract<AccessDecision, { allowed: false }>,
     closeConnection: boolean,
   ): OciError {
-    const entry =
-      this.options.entry.kind === 'public' ? 'public' : `private:${this.options.entry.connectionName}`;
     request.networkDenied = true;
-    const path = request.url.split('?')[0]!.slice(0, 512);
-    this.options.access.recordDenial({
-      registry,
-      time: new Date(),
-      clientIp: client.text,
-      method: request.method,
-      path,
-      reason: decision.reason,
-      entry,
-    });
+    this.record(request, registry, client, decision.reason, false);
     return new OciError(
       'DENIED',
       decision.message,

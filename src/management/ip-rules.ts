@@ -5,18 +5,21 @@
 import { ManagementError } from '../errors/management.js';
 import { InvalidIpRuleError, parseIpRule, type ParsedIpRule } from '../network/index.js';
 import { ipRuleWarnings } from './registry-model.js';
-import type { RegistryManager, WriteCondition } from './registries.js';
+import { storedRule, type IpRuleBody, type RegistryManager, type WriteCondition } from './registries.js';
+import type { StoredRule } from './registry-model.js';
 
 /** A rule as a caller sends it to the add operation. */
-export interface IpRuleInput {
-  action?: 'Allow';
-  value: string;
+export type IpRuleInput = IpRuleBody;
+
+function sameAttributes(a: StoredRule, b: StoredRule): boolean {
+  return a.actions === b.actions && a.expiresAt === b.expiresAt;
 }
 
-/** What an add did: which canonical rules are new, which were there already. */
+/** What an add did: which canonical rules are new, which were there already, which changed attributes. */
 export interface AddOutcome {
   added: string[];
   alreadyPresent: string[];
+  updated: string[];
 }
 
 /** What a remove did: which canonical rules went, which were not there. */
@@ -41,38 +44,56 @@ function canonical(value: string, index: number): ParsedIpRule {
 export class IpRuleOperations {
   constructor(private readonly registries: RegistryManager) {}
 
-  /** Adds rules; ones already present (in any spelling) are reported, not duplicated. */
+  /**
+   * Adds rules; ones already present (in any spelling) are reported, not duplicated. A present rule
+   * given with other attributes (actions, expiry) takes the new ones and is reported as updated, so
+   * re-adding a CI runner's address with a fresh `expiresAt` extends it.
+   */
   async add(name: string, rules: IpRuleInput[], condition: WriteCondition = {}) {
     // Parsed once, outside the retry loop: only the merge is repeated when another writer wins.
-    const parsed = rules.map((rule, index) => ({ input: rule.value, ...canonical(rule.value, index) }));
+    const parsed = rules.map((rule, index) => {
+      const canonicalRule = canonical(rule.value, index);
+      if (rule.expiresAt !== undefined && Date.parse(rule.expiresAt) <= Date.now()) {
+        throw new ManagementError('InvalidNetworkRule', `IP rule '${rule.value}' expires in the past.`, {
+          target: `ipRules[${index}].expiresAt`,
+        });
+      }
+      return { input: rule.value, parsed: canonicalRule, stored: storedRule(rule, canonicalRule.value) };
+    });
     return this.registries.mutate<AddOutcome>(
       name,
       (settings) => {
-        const present = new Set(settings.networkRuleSet.ipRules.map((r) => r.value));
-        const previousCount = settings.networkRuleSet.ipRules.length;
-        const outcome: AddOutcome = { added: [], alreadyPresent: [] };
+        const list = settings.networkRuleSet.ipRules;
+        const at = new Map(list.map((r, i) => [r.value, i]));
+        const previousCount = list.length;
+        const outcome: AddOutcome = { added: [], alreadyPresent: [], updated: [] };
         const warnings: string[] = [];
-        for (const rule of parsed) {
-          warnings.push(...ipRuleWarnings(rule.input, rule, 'read'));
-          if (present.has(rule.value)) {
+        for (const { input, parsed: rule, stored } of parsed) {
+          warnings.push(...ipRuleWarnings(input, rule, 'read'));
+          const index = at.get(rule.value);
+          if (index === undefined) {
+            at.set(rule.value, list.length);
+            outcome.added.push(rule.value);
+            list.push(stored);
+          } else if (sameAttributes(list[index]!, stored)) {
             outcome.alreadyPresent.push(rule.value);
             warnings.push(
-              rule.input === rule.value
+              input === rule.value
                 ? `IP rule '${rule.value}' is already present.`
-                : `IP rule '${rule.input}' is already present as '${rule.value}'.`,
+                : `IP rule '${input}' is already present as '${rule.value}'.`,
             );
-            continue;
+          } else {
+            list[index] = stored;
+            outcome.updated.push(rule.value);
           }
-          present.add(rule.value);
-          outcome.added.push(rule.value);
-          settings.networkRuleSet.ipRules.push({ action: 'Allow', value: rule.value });
         }
         if (outcome.added.length > 0) {
           const previous = { ...settings, networkRuleSet: { ...settings.networkRuleSet } };
-          previous.networkRuleSet.ipRules = settings.networkRuleSet.ipRules.slice(0, previousCount);
+          previous.networkRuleSet.ipRules = list.slice(0, previousCount);
           this.registries.enforcePlan(settings, previous);
         }
-        return { settings, warnings, outcome, unchanged: outcome.added.length === 0 };
+        const unchanged = outcome.added.length === 0 && outcome.updated.length === 0;
+        return { settings, warnings, outcome, unchanged };
       },
       condition,
     );

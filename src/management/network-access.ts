@@ -1,12 +1,16 @@
 import type { Logger } from 'pino';
 import {
+  compileIpRules,
   compileNetworkPolicy,
   decideAccess,
   parseClientAddress,
   type AccessDecision,
   type ClientAddress,
+  type NetworkAction,
+  type NetworkIdentity,
   type PrivateEndpointConnectionState,
   type RegistryNetworkPolicy,
+  type RuleInfo,
 } from '../network/index.js';
 import type { DenialAuditStore, DenialRecord, MetadataStore } from '../store/types.js';
 import { DenialLog, type DenialLogOptions } from './denial-log.js';
@@ -20,12 +24,19 @@ interface CompiledRegistry {
   connections: Map<string, PrivateEndpointConnectionState>;
 }
 
+/** setTimeout's ceiling (~24.8 days); a later expiry is re-armed when this one fires. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /**
  * The network guard's state: each registry's rules compiled once into a matcher, dropped the moment
  * the store reports a change (so the very next request sees new rules), and the denial log.
  */
 export class NetworkAccessService {
   private readonly compiled = new Map<string, CompiledRegistry>();
+  /** The last policy compiled per registry, kept across changes so appended rules compile alone. */
+  private readonly lastPolicy = new Map<string, RegistryNetworkPolicy>();
+  /** One timer per registry, at its next rule expiry. */
+  private readonly expiryTimers = new Map<string, NodeJS.Timeout>();
   /** Bumped on every change of a registry, so a load that raced a change does not cache old rules. */
   private readonly generations = new Map<string, number>();
   private readonly listeners = new Set<(registry: string) => void>();
@@ -43,17 +54,22 @@ export class NetworkAccessService {
   }
 
   start(): void {
-    this.unsubscribe = this.meta.onChange((event) => {
-      this.compiled.delete(event.registry);
-      this.generations.set(event.registry, (this.generations.get(event.registry) ?? 0) + 1);
-      for (const listener of this.listeners) listener(event.registry);
-    });
+    this.unsubscribe = this.meta.onChange((event) => this.invalidate(event.registry));
     this.denials.start();
   }
 
   async stop(): Promise<void> {
     this.unsubscribe?.();
+    for (const timer of this.expiryTimers.values()) clearTimeout(timer);
+    this.expiryTimers.clear();
     await this.denials.stop();
+  }
+
+  /** Drops a registry's compiled policy and tells listeners (the guard re-checks requests in flight). */
+  private invalidate(registry: string): void {
+    this.compiled.delete(registry);
+    this.generations.set(registry, (this.generations.get(registry) ?? 0) + 1);
+    for (const listener of this.listeners) listener(registry);
   }
 
   /** Calls `listener` whenever a registry's settings change (to re-check requests in flight). */
@@ -67,9 +83,12 @@ export class NetworkAccessService {
     registry: string,
     entry: EntryPoint,
     client: ClientAddress,
-    identity?: { trustedService: boolean },
+    identity?: NetworkIdentity,
+    action: NetworkAction = 'pull',
   ): Promise<AccessDecision> {
-    const compiled = this.compiled.get(registry) ?? (await this.load(registry));
+    let compiled = this.compiled.get(registry);
+    // A rule stops matching at its instant even if its timer has not fired yet (one comparison).
+    if (!compiled || Date.now() >= compiled.policy.validUntil) compiled = await this.load(registry);
     if (entry.kind === 'private') {
       const state = compiled.connections.get(entry.connectionName) ?? 'Disconnected';
       return decideAccess(
@@ -77,16 +96,28 @@ export class NetworkAccessService {
         { kind: 'private', connectionName: entry.connectionName, connectionState: state },
         client,
         identity,
+        action,
       );
     }
-    return decideAccess(compiled.policy, entry, client, identity);
+    return decideAccess(compiled.policy, entry, client, identity, action);
   }
 
-  /** `checkNetworkAccess`: how a public request from `ip` would be decided. */
-  async check(registry: string, ip: string): Promise<(AccessDecision & { ip: string }) | undefined> {
+  /** `checkNetworkAccess`: how a public request from `ip` would be decided, and the expired rules. */
+  async check(
+    registry: string,
+    ip: string,
+    action: NetworkAction = 'pull',
+    identity?: NetworkIdentity,
+  ): Promise<(AccessDecision & { ip: string; expiredRules: RuleInfo[] }) | undefined> {
     const client = parseClientAddress(ip);
     if (!client) return undefined;
-    return { ip: client.text, ...(await this.decide(registry, { kind: 'public' }, client)) };
+    const decision = await this.decide(registry, { kind: 'public' }, client, identity, action);
+    const policy = this.compiled.get(registry)?.policy;
+    // Expired rules that would have matched are named, so "why am I refused now?" has an answer.
+    const expiredRules = (policy?.expired ?? []).filter((rule) =>
+      compileIpRules([rule.value]).matches(client),
+    );
+    return { ip: client.text, ...decision, expiredRules };
   }
 
   /** Counts a denial in the denial log. */
@@ -103,16 +134,44 @@ export class NetworkAccessService {
     const generation = this.generations.get(registry) ?? 0;
     const record = await this.meta.getRegistry(registry);
     const settings = record ? settingsOf(record) : undefined;
+    const previous = this.lastPolicy.get(registry);
     const compiled: CompiledRegistry = {
-      policy: compileNetworkPolicy({
-        publicNetworkAccess: settings?.publicNetworkAccess ?? 'Enabled',
-        defaultAction: settings?.networkRuleSet.defaultAction ?? 'Allow',
-        ipRules: settings?.networkRuleSet.ipRules ?? [],
-        networkRuleBypassOptions: settings?.networkRuleBypassOptions ?? 'None',
-      }),
+      policy: compileNetworkPolicy(
+        {
+          publicNetworkAccess: settings?.publicNetworkAccess ?? 'Enabled',
+          defaultAction: settings?.networkRuleSet.defaultAction ?? 'Allow',
+          ipRules: settings?.networkRuleSet.ipRules ?? [],
+          networkRuleBypassOptions: settings?.networkRuleBypassOptions ?? 'None',
+          enforcement: settings?.networkRuleSet.enforcement ?? 'Enforced',
+        },
+        { ...(previous ? { previous } : {}) },
+      ),
       connections: new Map((settings?.privateEndpointConnections ?? []).map((pe) => [pe.name, pe.status])),
     };
-    if (record && (this.generations.get(registry) ?? 0) === generation) this.compiled.set(registry, compiled);
+    if (record && (this.generations.get(registry) ?? 0) === generation) {
+      this.compiled.set(registry, compiled);
+      this.lastPolicy.set(registry, compiled.policy);
+      this.scheduleExpiry(registry, compiled.policy.validUntil);
+    }
+    if (!record) this.lastPolicy.delete(registry);
     return compiled;
+  }
+
+  /** At the registry's next rule expiry, its policy is dropped and requests in flight re-checked. */
+  private scheduleExpiry(registry: string, at: number): void {
+    clearTimeout(this.expiryTimers.get(registry));
+    this.expiryTimers.delete(registry);
+    if (at === Infinity) return;
+    const wait = Math.max(0, at - Date.now());
+    const timer = setTimeout(
+      () => {
+        this.expiryTimers.delete(registry);
+        if (wait >= MAX_TIMER_MS) void this.load(registry);
+        else this.invalidate(registry);
+      },
+      Math.min(wait, MAX_TIMER_MS),
+    );
+    timer.unref();
+    this.expiryTimers.set(registry, timer);
   }
 }

@@ -11,6 +11,7 @@ import type {
 import {
   defaultSettings,
   ipRuleWarnings,
+  type StoredRule,
   settingsOf,
   toResource,
   type RegistryResource,
@@ -25,9 +26,21 @@ export interface RegistryBody {
     adminUserEnabled?: boolean;
     anonymousPullEnabled?: boolean;
     publicNetworkAccess?: 'Enabled' | 'Disabled';
-    networkRuleSet?: { defaultAction?: 'Allow' | 'Deny'; ipRules?: { action?: 'Allow'; value: string }[] };
+    networkRuleSet?: {
+      defaultAction?: 'Allow' | 'Deny';
+      ipRules?: IpRuleBody[];
+      enforcement?: 'Enforced' | 'ReportOnly';
+    };
     networkRuleBypassOptions?: 'AzureServices' | 'None';
   };
+}
+
+/** An IP rule in a request body. */
+export interface IpRuleBody {
+  action?: 'Allow';
+  value: string;
+  actions?: 'pull' | 'all';
+  expiresAt?: string;
 }
 
 /** A resource plus anything the caller should be told (e.g. a rule that was normalised). */
@@ -347,6 +360,10 @@ export class RegistryManager {
     if (props.networkRuleSet?.ipRules !== undefined) {
       settings.networkRuleSet.ipRules = normaliseRules(props.networkRuleSet.ipRules, warnings);
     }
+    if (props.networkRuleSet?.enforcement !== undefined) {
+      if (props.networkRuleSet.enforcement === 'Enforced') delete settings.networkRuleSet.enforcement;
+      else settings.networkRuleSet.enforcement = props.networkRuleSet.enforcement;
+    }
     this.enforcePlan(settings, previous);
     return { settings, warnings };
   }
@@ -404,12 +421,12 @@ function networkFeaturesIn(settings: RegistrySettings): string[] {
   return uses;
 }
 
-function normaliseRules(rules: { action?: 'Allow'; value: string }[], warnings: string[]) {
+function normaliseRules(rules: IpRuleBody[], warnings: string[]): StoredRule[] {
   try {
     const { rules: parsed } = normalizeIpRules(rules.map((r) => r.value));
     return parsed.map((rule, index) => {
       warnings.push(...ipRuleWarnings(rules[index]!.value, rule));
-      return { action: 'Allow' as const, value: rule.value };
+      return storedRule(rules[index]!, rule.value);
     });
   } catch (error) {
     if (error instanceof InvalidIpRuleError) {
@@ -420,6 +437,16 @@ function normaliseRules(rules: { action?: 'Allow'; value: string }[], warnings: 
     }
     throw error;
   }
+}
+
+/** The stored form of a rule from a request: canonical value, `pull` kept, expiry as canonical ISO. */
+export function storedRule(body: IpRuleBody, value: string): StoredRule {
+  return {
+    action: 'Allow',
+    value,
+    ...(body.actions === 'pull' ? { actions: 'pull' as const } : {}),
+    ...(body.expiresAt !== undefined ? { expiresAt: new Date(body.expiresAt).toISOString() } : {}),
+  };
 }
 
 function newCredentials(username: string): RegistrySettings['credentials'] {

@@ -1,7 +1,9 @@
 import type {
+  Enforcement,
   NetworkRuleBypassOptions,
   ParsedIpRule,
   PrivateEndpointConnectionState,
+  RuleActions,
 } from '../network/index.js';
 import type { RegistryRecord } from '../store/types.js';
 import type { SkuName } from './skus.js';
@@ -14,13 +16,37 @@ export interface StoredPrivateEndpoint {
   description: string;
 }
 
+/** An IP rule as stored: canonical value, and optionally pull-only and/or an expiry instant. */
+export interface StoredRule {
+  action: 'Allow';
+  value: string;
+  actions?: RuleActions;
+  expiresAt?: string;
+}
+
+/** A rule as the API returns it: as stored, plus `expired` once its instant has passed. */
+export function ruleResource(rule: StoredRule, now = Date.now()) {
+  return {
+    action: rule.action,
+    value: rule.value,
+    ...(rule.actions !== undefined ? { actions: rule.actions } : {}),
+    ...(rule.expiresAt !== undefined ? { expiresAt: rule.expiresAt } : {}),
+    ...(rule.expiresAt !== undefined && Date.parse(rule.expiresAt) <= now ? { expired: true } : {}),
+  };
+}
+
 /** What a registry record's `properties` hold (settable settings, credentials, endpoints). */
 export interface RegistrySettings {
   sku: SkuName;
   adminUserEnabled: boolean;
   anonymousPullEnabled: boolean;
   publicNetworkAccess: 'Enabled' | 'Disabled';
-  networkRuleSet: { defaultAction: 'Allow' | 'Deny'; ipRules: { action: 'Allow'; value: string }[] };
+  networkRuleSet: {
+    defaultAction: 'Allow' | 'Deny';
+    ipRules: StoredRule[];
+    /** ReportOnly: refusals are logged (marked) and let through. Absent means Enforced. */
+    enforcement?: Enforcement;
+  };
   networkRuleBypassOptions: NetworkRuleBypassOptions;
   privateEndpointConnections: StoredPrivateEndpoint[];
   credentials: { username: string; passwords: { name: 'password' | 'password2'; value: string }[] };
@@ -74,7 +100,10 @@ export function toResource(record: RegistryRecord, settings: RegistrySettings, l
       publicNetworkAccess: settings.publicNetworkAccess,
       networkRuleSet: {
         defaultAction: settings.networkRuleSet.defaultAction,
-        ipRules: settings.networkRuleSet.ipRules.map((r) => ({ action: r.action, value: r.value })),
+        ipRules: settings.networkRuleSet.ipRules.map((r) => ruleResource(r)),
+        ...(settings.networkRuleSet.enforcement === 'ReportOnly'
+          ? { enforcement: 'ReportOnly' as const }
+          : {}),
       },
       networkRuleBypassOptions: settings.networkRuleBypassOptions,
       privateEndpointConnections: settings.privateEndpointConnections.map((pe) =>

@@ -10,6 +10,17 @@ const ipRule = {
   properties: {
     action: { type: 'string', enum: ['Allow'] },
     value: { type: 'string', description: 'IPv4/IPv6 address or CIDR range' },
+    actions: {
+      type: 'string',
+      enum: ['pull', 'all'],
+      description: 'pull: reads only (GET, HEAD); all (default): push and delete too',
+    },
+    expiresAt: {
+      type: 'string',
+      format: 'date-time',
+      description: 'the instant the rule stops matching (it is then listed with expired: true)',
+    },
+    expired: { description: 'read-only; ignored in requests' },
   },
 } as const;
 
@@ -19,6 +30,11 @@ const networkRuleSet = {
   properties: {
     defaultAction: { type: 'string', enum: ['Allow', 'Deny'] },
     ipRules: { type: 'array', items: ipRule },
+    enforcement: {
+      type: 'string',
+      enum: ['Enforced', 'ReportOnly'],
+      description: 'ReportOnly: requests the rules would refuse are logged (marked) and let through',
+    },
     // Accepted for compatibility with ACR documents; Berth has no virtual networks, so it must be empty.
     virtualNetworkRules: { type: 'array', maxItems: 0 },
   },
@@ -163,7 +179,10 @@ export const checkNetworkAccessBodySchema = {
   type: 'object',
   additionalProperties: false,
   required: ['ip'],
-  properties: { ip: { type: 'string' } },
+  properties: {
+    ip: { type: 'string' },
+    action: { type: 'string', enum: ['pull', 'push'], description: 'what the request does (default pull)' },
+  },
 } as const;
 
 export const apiKeyBodySchema = {

@@ -17,7 +17,11 @@ export class RegistryDirectory {
 
   /** Loads the registry names and follows changes. */
   async start(): Promise<void> {
-    this.unsubscribe = this.meta.onChange(() => void this.refresh());
+    // An update cannot change which names exist; re-reading every registry on each rule edit would
+    // cost a parse of all their settings.
+    this.unsubscribe = this.meta.onChange((event) => {
+      if (event.change !== 'updated') void this.refresh();
+    });
     await this.refresh();
   }
 

@@ -193,7 +193,7 @@ export class SqliteMetadataStore implements MetadataStore {
       record.createdAt.getTime(),
       JSON.stringify(record.properties),
     );
-    if (info.changes > 0) this.emit({ kind: 'registry', registry: record.name });
+    if (info.changes > 0) this.emit({ kind: 'registry', registry: record.name, change: 'created' });
     return info.changes > 0;
   }
 
@@ -204,7 +204,7 @@ export class SqliteMetadataStore implements MetadataStore {
   ): Promise<boolean> {
     const expected = expectedVersion ?? null;
     const info = this.stmt.updateRegistry.run(JSON.stringify(properties), name, expected, expected);
-    if (info.changes > 0) this.emit({ kind: 'registry', registry: name });
+    if (info.changes > 0) this.emit({ kind: 'registry', registry: name, change: 'updated' });
     return info.changes > 0;
   }
 
@@ -219,7 +219,7 @@ export class SqliteMetadataStore implements MetadataStore {
       }
       return this.db.prepare('DELETE FROM registries WHERE name = ?').run(name).changes > 0;
     })();
-    if (removed) this.emit({ kind: 'registry', registry: name });
+    if (removed) this.emit({ kind: 'registry', registry: name, change: 'deleted' });
     return removed;
   }
 

@@ -92,6 +92,8 @@ export interface RegistryRecord {
 export interface ChangeEvent {
   kind: 'registry';
   registry: string;
+  /** What happened to the record, when the store knows (listeners that only track names skip updates). */
+  change?: 'created' | 'updated' | 'deleted';
 }
 
 /**

@@ -1,7 +1,12 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ManagementError } from '../../errors/management.js';
 import type { PrivateEndpointBody } from '../../management/private-endpoints.js';
-import { parseClientAddress } from '../../network/index.js';
+import {
+  parseClientAddress,
+  type AccessDecision,
+  type NetworkAction,
+  type RuleInfo,
+} from '../../network/index.js';
 import {
   checkNetworkAccessBodySchema,
   privateEndpointBodySchema,
@@ -17,6 +22,46 @@ const peParams = {
   properties: { name: { type: 'string' }, connection: { type: 'string' } },
 } as const;
 
+/** The what-if answer: the decision, and which rule (actions, expiry), mode or identity decided it. */
+function explain(
+  decision: AccessDecision & { ip: string; expiredRules: RuleInfo[] },
+  action: NetworkAction | undefined,
+) {
+  const expired = decision.expiredRules.map((r) => ({ value: r.value, expiresAt: r.expiresAt }));
+  const common = {
+    ip: decision.ip,
+    ...(action ? { action } : {}),
+    ...(expired.length > 0 ? { expiredRules: expired } : {}),
+  };
+  if (!decision.allowed) {
+    return {
+      ...common,
+      allowed: false,
+      reason: decision.reason,
+      message: decision.message,
+      ...(decision.rule ? { matchedRule: decision.rule, matchedRuleActions: 'pull' } : {}),
+    };
+  }
+  return {
+    ...common,
+    allowed: true,
+    via: decision.via,
+    ...(decision.rule ? { matchedRule: decision.rule } : {}),
+    ...(decision.ruleActions ? { matchedRuleActions: decision.ruleActions } : {}),
+    ...(decision.ruleExpiresAt ? { matchedRuleExpiresAt: decision.ruleExpiresAt } : {}),
+    ...(decision.wouldDeny
+      ? {
+          reportOnly: true,
+          wouldDeny: {
+            reason: decision.wouldDeny.reason,
+            message: decision.wouldDeny.message,
+            ...(decision.wouldDeny.rule ? { matchedRule: decision.wouldDeny.rule } : {}),
+          },
+        }
+      : {}),
+  };
+}
+
 /** checkNetworkAccess, the denial log and private endpoint connections. */
 export function registerNetworkRoutes(ctx: ManagementContext): void {
   const { access, audit, privateEndpoints, route, registryFor } = ctx;
@@ -24,14 +69,17 @@ export function registerNetworkRoutes(ctx: ManagementContext): void {
   route({
     method: 'POST',
     url: '/api/registries/:name/checkNetworkAccess',
-    summary: 'How a request from an address would be decided, and the rule that matched',
+    summary:
+      'How a request from an address would be decided for an action (pull/push): the rule that matched, its actions and expiry, expired rules, report-only',
     tag: 'Network',
     params: registryNameParams,
     body: checkNetworkAccessBodySchema,
     responses: { 200: { description: 'The decision' } },
-    handler: async (request: FastifyRequest<{ Params: { name: string }; Body: { ip: string } }>) => {
+    handler: async (
+      request: FastifyRequest<{ Params: { name: string }; Body: { ip: string; action?: NetworkAction } }>,
+    ) => {
       const registry = await registryFor(request.principal, request.params.name, 'Reader');
-      const decision = await access.check(registry, request.body.ip);
+      const decision = await access.check(registry, request.body.ip, request.body.action ?? 'pull');
       if (!decision) {
         throw new ManagementError(
           'InvalidParameter',
@@ -39,14 +87,7 @@ export function registerNetworkRoutes(ctx: ManagementContext): void {
           { target: 'ip' },
         );
       }
-      if (decision.allowed)
-        return {
-          ip: decision.ip,
-          allowed: true,
-          via: decision.via,
-          ...(decision.rule ? { matchedRule: decision.rule } : {}),
-        };
-      return { ip: decision.ip, allowed: false, reason: decision.reason, message: decision.message };
+      return explain(decision, request.body.action);
     },
   });
 
