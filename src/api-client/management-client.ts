@@ -137,8 +137,10 @@ export class ManagementClient {
   }
 
   /** `POST /api/registries/{name}/checkNetworkAccess` */
-  checkNetworkAccess(name: string, ip: string): Promise<NetworkAccessCheck> {
-    return this.request('POST', `${registryPath(name)}/checkNetworkAccess`, { body: { ip } });
+  checkNetworkAccess(name: string, ip: string, action?: 'pull' | 'push'): Promise<NetworkAccessCheck> {
+    return this.request('POST', `${registryPath(name)}/checkNetworkAccess`, {
+      body: { ip, ...(action ? { action } : {}) },
+    });
   }
 
   /** `POST /api/registries/{name}/networkRuleSet/ipRules`: adds rules atomically (present ones are reported). */

@@ -11,12 +11,19 @@ export type ConnectionStatus = 'Pending' | 'Approved' | 'Rejected' | 'Disconnect
 export interface IpRule {
   action: 'Allow';
   value: string;
+  /** `pull`: reads only; `all` (default): push and delete too. */
+  actions?: 'pull' | 'all';
+  /** ISO 8601 instant the rule stops matching. */
+  expiresAt?: string;
+  /** Read-only: the rule's expiry has passed. */
+  expired?: boolean;
 }
 
 /** Answer of `POST .../networkRuleSet/ipRules` (add): canonical values, and the registry after it. */
 export interface IpRulesAdded {
   added: string[];
   alreadyPresent: string[];
+  updated?: string[];
   registry: Registry;
 }
 
@@ -30,6 +37,8 @@ export interface IpRulesRemoved {
 export interface NetworkRuleSet {
   defaultAction: DefaultAction;
   ipRules: IpRule[];
+  /** ReportOnly: refusals are logged (marked) and let through. */
+  enforcement?: 'Enforced' | 'ReportOnly';
 }
 
 export interface PrivateEndpointConnection {

@@ -64,3 +64,49 @@ test('a normalised duplicate shows the server warning and exits 0; the list is u
   assert.equal(removed.code, 0, removed.stderr);
   assert.deepEqual(await storedRules(name), []);
 });
+
+test('berth network-rule add --expires-in --actions, list shows them, check --action push explains', async () => {
+  const name = uniqueName('cliKinds');
+  await createRegistry(apiFor(berth), name, 'Premium', { networkRuleSet: { defaultAction: 'Deny' } });
+  const started = Date.now();
+  const add = await runBerth(
+    [
+      'network-rule',
+      'add',
+      '-n',
+      name,
+      '--ip-address',
+      '198.51.100.0/24',
+      '--expires-in',
+      '2h',
+      '--actions',
+      'pull',
+    ],
+    env,
+  );
+  assert.equal(add.code, 0, add.stderr);
+  const list = await runBerth(['network-rule', 'list', '-n', name], env);
+  const [rule] = (
+    JSON.parse(list.stdout) as { ipRules: { ipAddressOrRange: string; actions: string; expiresAt: string }[] }
+  ).ipRules;
+  assert.equal(rule!.ipAddressOrRange, '198.51.100.0/24');
+  assert.equal(rule!.actions, 'pull');
+  const expiresIn = Date.parse(rule!.expiresAt) - started;
+  assert.ok(expiresIn > 7_100_000 && expiresIn <= 7_260_000, `expires in ${expiresIn} ms`);
+  const push = await runBerth(
+    ['network-rule', 'check', '-n', name, '--ip', '198.51.100.7', '--action', 'push'],
+    env,
+  );
+  assert.equal(push.code, 0, push.stderr);
+  const answer = JSON.parse(push.stdout) as { allowed: boolean; reason: string; matchedRule: string };
+  assert.deepEqual(
+    { allowed: answer.allowed, reason: answer.reason, matchedRule: answer.matchedRule },
+    { allowed: false, reason: 'actionNotAllowed', matchedRule: '198.51.100.0/24' },
+  );
+  const bad = await runBerth(
+    ['network-rule', 'add', '-n', name, '--ip-address', '10.0.0.1', '--expires-in', 'soon'],
+    env,
+  );
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /duration such as 90s, 30m, 2h or 7d/);
+});
