@@ -1,6 +1,7 @@
 import { ApiError, connectionErrorFrom } from './errors.js';
 import type {
   IpRule,
+  IpSet,
   IpRulesAdded,
   IpRulesRemoved,
   NetworkAccessCheck,
@@ -152,6 +153,26 @@ export class ManagementClient {
   removeIpRules(name: string, values: string[]): Promise<IpRulesRemoved> {
     const ipRules = values.map((value) => ({ value }));
     return this.request('DELETE', `${registryPath(name)}/networkRuleSet/ipRules`, { body: { ipRules } });
+  }
+
+  /** `GET /api/ipSets` (unwrapped). */
+  async listIpSets(): Promise<IpSet[]> {
+    return (await this.request<{ value: IpSet[] }>('GET', '/api/ipSets')).value;
+  }
+
+  /** `GET /api/ipSets/{name}` */
+  getIpSet(name: string): Promise<IpSet> {
+    return this.request('GET', `/api/ipSets/${encodeURIComponent(name)}`);
+  }
+
+  /** `PUT /api/ipSets/{name}`: creates or replaces the set. */
+  putIpSet(name: string, body: { ranges: string[]; description?: string }): Promise<IpSet> {
+    return this.request('PUT', `/api/ipSets/${encodeURIComponent(name)}`, { body });
+  }
+
+  /** `DELETE /api/ipSets/{name}` */
+  async deleteIpSet(name: string): Promise<void> {
+    await this.request('DELETE', `/api/ipSets/${encodeURIComponent(name)}`);
   }
 
   /** `GET /api/registries/{name}/networkDenials?since=&ip=&limit=` */

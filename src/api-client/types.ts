@@ -10,7 +10,10 @@ export type ConnectionStatus = 'Pending' | 'Approved' | 'Rejected' | 'Disconnect
 /** One IP rule as the API stores it (ARM's wire name `value`). */
 export interface IpRule {
   action: 'Allow';
+  /** The address or range (`ipSet:<name>` for a rule naming an IP set). */
   value: string;
+  /** The IP set the rule allows, instead of `value`. */
+  ipSet?: string;
   /** `pull`: reads only; `all` (default): push and delete too. */
   actions?: 'pull' | 'all';
   /** ISO 8601 instant the rule stops matching. */
@@ -166,4 +169,12 @@ export interface RegistryUsage {
   limit: number;
   currentValue: number;
   unit: 'Bytes' | 'Count';
+}
+
+/** A named IP set (`/api/ipSets/{name}`). */
+export interface IpSet {
+  id: string;
+  name: string;
+  type: string;
+  properties: { ranges: string[]; description: string; creationDate: string };
 }

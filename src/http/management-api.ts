@@ -4,17 +4,19 @@ import type { Principal } from '../auth/identities.js';
 import { ManagementError } from '../errors/management.js';
 import { closeIdleConnectionsWhileClosing } from './graceful-close.js';
 import { IpRuleOperations } from '../management/ip-rules.js';
+import { IpSetManager } from '../management/ip-sets.js';
 import type { RoleName } from '../store/types.js';
 import type { ManagementContext } from './management/context.js';
 import { registerIdentityRoutes } from './management/identities.js';
 import { registerIpRuleRoutes } from './management/ip-rules.js';
+import { registerIpSetRoutes } from './management/ip-sets.js';
 import { registerNetworkRoutes } from './management/network.js';
 import { buildOpenApi, type RouteDoc } from './management/openapi.js';
 import { registerRegistryRoutes } from './management/registries.js';
 import { registerRepositoryRoutes } from './management/repositories.js';
 
 /** What the composition root hands the management API. */
-export type ManagementDeps = Omit<ManagementContext, 'route' | 'registryFor' | 'ipRules'> & {
+export type ManagementDeps = Omit<ManagementContext, 'route' | 'registryFor' | 'ipRules' | 'ipSets'> & {
   logger: Logger;
 };
 
@@ -76,11 +78,13 @@ export function buildManagementApi(deps: ManagementDeps): FastifyInstance {
     route,
     registryFor,
     ipRules: new IpRuleOperations(deps.registries),
+    ipSets: new IpSetManager(deps.access.store, deps.meta, deps.access),
   };
   registerRegistryRoutes(ctx);
   registerRepositoryRoutes(ctx);
   registerNetworkRoutes(ctx);
   registerIpRuleRoutes(ctx);
+  registerIpSetRoutes(ctx);
   registerIdentityRoutes(ctx);
 
   // Registered like every other route so the document lists itself; built once, after all routes.

@@ -5,11 +5,28 @@
 import { ManagementError } from '../errors/management.js';
 import { InvalidIpRuleError, parseIpRule, type ParsedIpRule } from '../network/index.js';
 import { ipRuleWarnings } from './registry-model.js';
-import { storedRule, type IpRuleBody, type RegistryManager, type WriteCondition } from './registries.js';
+import {
+  ipSetValue,
+  storedRule,
+  type IpRuleBody,
+  type RegistryManager,
+  type WriteCondition,
+} from './registries.js';
 import type { StoredRule } from './registry-model.js';
 
 /** A rule as a caller sends it to the add operation. */
 export type IpRuleInput = IpRuleBody;
+
+/** A rule naming an IP set reads as itself: no host bits, nothing to normalise. */
+function setRule(name: string): ParsedIpRule {
+  return {
+    value: ipSetValue(name),
+    family: 4,
+    prefixLength: 0,
+    hostBitsCleared: false,
+    coversAllIPv4: false,
+  };
+}
 
 function sameAttributes(a: StoredRule, b: StoredRule): boolean {
   return a.actions === b.actions && a.expiresAt === b.expiresAt;
@@ -52,13 +69,15 @@ export class IpRuleOperations {
   async add(name: string, rules: IpRuleInput[], condition: WriteCondition = {}) {
     // Parsed once, outside the retry loop: only the merge is repeated when another writer wins.
     const parsed = rules.map((rule, index) => {
-      const canonicalRule = canonical(rule.value, index);
+      const canonicalRule =
+        rule.ipSet !== undefined ? setRule(rule.ipSet) : canonical(rule.value ?? '', index);
       if (rule.expiresAt !== undefined && Date.parse(rule.expiresAt) <= Date.now()) {
         throw new ManagementError('InvalidNetworkRule', `IP rule '${rule.value}' expires in the past.`, {
           target: `ipRules[${index}].expiresAt`,
         });
       }
-      return { input: rule.value, parsed: canonicalRule, stored: storedRule(rule, canonicalRule.value) };
+      const input = rule.value ?? canonicalRule.value;
+      return { input, parsed: canonicalRule, stored: storedRule(rule, canonicalRule.value) };
     });
     return this.registries.mutate<AddOutcome>(
       name,
@@ -101,7 +120,9 @@ export class IpRuleOperations {
 
   /** Removes rules given in any spelling; ones that were not there are reported, not an error. */
   async remove(name: string, values: string[], condition: WriteCondition = {}) {
-    const wanted = values.map((value, index) => canonical(value, index).value);
+    const wanted = values.map((value, index) =>
+      value.startsWith('ipSet:') ? value : canonical(value, index).value,
+    );
     return this.registries.mutate<RemoveOutcome>(
       name,
       (settings) => {

@@ -12,7 +12,7 @@ import {
   type RegistryNetworkPolicy,
   type RuleInfo,
 } from '../network/index.js';
-import type { DenialAuditStore, DenialRecord, MetadataStore } from '../store/types.js';
+import type { DenialAuditStore, DenialRecord, IpSetStore, MetadataStore } from '../store/types.js';
 import { DenialLog, type DenialLogOptions } from './denial-log.js';
 import { settingsOf } from './registry-model.js';
 
@@ -46,11 +46,18 @@ export class NetworkAccessService {
 
   constructor(
     private readonly meta: MetadataStore,
-    audit: DenialAuditStore,
+    /** The denial log's store, which also holds the named IP sets rules refer to. */
+    readonly store: DenialAuditStore & IpSetStore,
     log: Logger,
     denialLog?: DenialLogOptions,
   ) {
-    this.denials = new DenialLog(audit, log, denialLog);
+    this.denials = new DenialLog(store, log, denialLog);
+  }
+
+  /** An IP set changed: every registry is compiled again (those naming it change at once). */
+  ipSetChanged(): void {
+    for (const registry of new Set([...this.compiled.keys(), ...this.lastPolicy.keys()]))
+      this.invalidate(registry);
   }
 
   start(): void {
@@ -135,6 +142,11 @@ export class NetworkAccessService {
     const record = await this.meta.getRegistry(registry);
     const settings = record ? settingsOf(record) : undefined;
     const previous = this.lastPolicy.get(registry);
+    const ipSets = new Map<string, readonly string[]>();
+    for (const rule of settings?.networkRuleSet.ipRules ?? []) {
+      if (rule.ipSet !== undefined && !ipSets.has(rule.ipSet))
+        ipSets.set(rule.ipSet, (await this.store.getIpSet(rule.ipSet))?.ranges ?? []);
+    }
     const compiled: CompiledRegistry = {
       policy: compileNetworkPolicy(
         {
@@ -144,7 +156,7 @@ export class NetworkAccessService {
           networkRuleBypassOptions: settings?.networkRuleBypassOptions ?? 'None',
           enforcement: settings?.networkRuleSet.enforcement ?? 'Enforced',
         },
-        { ...(previous ? { previous } : {}) },
+        { ...(previous ? { previous } : {}), ipSets },
       ),
       connections: new Map((settings?.privateEndpointConnections ?? []).map((pe) => [pe.name, pe.status])),
     };

@@ -19,7 +19,9 @@ export interface StoredPrivateEndpoint {
 /** An IP rule as stored: canonical value, and optionally pull-only and/or an expiry instant. */
 export interface StoredRule {
   action: 'Allow';
+  /** The canonical address or range; `ipSet:<name>` for a rule naming an IP set. */
   value: string;
+  ipSet?: string;
   actions?: RuleActions;
   expiresAt?: string;
 }
@@ -29,6 +31,7 @@ export function ruleResource(rule: StoredRule, now = Date.now()) {
   return {
     action: rule.action,
     value: rule.value,
+    ...(rule.ipSet !== undefined ? { ipSet: rule.ipSet } : {}),
     ...(rule.actions !== undefined ? { actions: rule.actions } : {}),
     ...(rule.expiresAt !== undefined ? { expiresAt: rule.expiresAt } : {}),
     ...(rule.expiresAt !== undefined && Date.parse(rule.expiresAt) <= now ? { expired: true } : {}),

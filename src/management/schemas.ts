@@ -6,10 +6,15 @@
 const ipRule = {
   type: 'object',
   additionalProperties: false,
-  required: ['value'],
+  anyOf: [{ required: ['value'] }, { required: ['ipSet'] }],
   properties: {
     action: { type: 'string', enum: ['Allow'] },
-    value: { type: 'string', description: 'IPv4/IPv6 address or CIDR range' },
+    value: { type: 'string', description: 'IPv4/IPv6 address or CIDR range (ipSet:<name> for a set rule)' },
+    ipSet: {
+      type: 'string',
+      pattern: '^[a-z0-9][a-z0-9._-]{0,62}$',
+      description: 'the name of an IP set whose ranges the rule allows, instead of value',
+    },
     actions: {
       type: 'string',
       enum: ['pull', 'all'],
@@ -224,4 +229,25 @@ export const ipRulesChangeBodySchema = {
   additionalProperties: false,
   required: ['ipRules'],
   properties: { ipRules: { type: 'array', minItems: 1, maxItems: 10_000, items: ipRule } },
+} as const;
+
+/** Body of `PUT /api/ipSets/{name}`. */
+export const ipSetBodySchema = {
+  $id: 'IpSetBody',
+  type: 'object',
+  additionalProperties: false,
+  required: ['ranges'],
+  properties: {
+    ranges: { type: 'array', maxItems: 100_000, items: { type: 'string' } },
+    description: { type: 'string', maxLength: 1024 },
+    name: { description: 'read-only; ignored in requests' },
+    id: { description: 'read-only; ignored in requests' },
+    type: { description: 'read-only; ignored in requests' },
+  },
+} as const;
+
+export const ipSetNameParams = {
+  type: 'object',
+  required: ['name'],
+  properties: { name: { type: 'string', pattern: '^[a-z0-9][a-z0-9._-]{0,62}$' } },
 } as const;

@@ -21,7 +21,10 @@ export type RuleActions = 'pull' | 'all';
 /** A stored IP rule: an address or range, optionally limited to pulls and/or ending at an instant. */
 export interface StoredIpRule {
   action?: 'Allow';
+  /** The address or range; for a rule naming an IP set, `ipSet:<name>`. */
   value: string;
+  /** The named IP set whose ranges the rule allows (instead of `value`'s). */
+  ipSet?: string;
   actions?: RuleActions;
   /** ISO 8601 instant from which the rule no longer matches. */
   expiresAt?: string;
@@ -32,6 +35,8 @@ export interface RuleInfo {
   value: string;
   actions: RuleActions;
   expiresAt?: string;
+  /** The IP set the range came from. */
+  ipSet?: string;
 }
 
 /** A registry's network settings, compiled for per-request decisions. */
@@ -80,6 +85,7 @@ export type AccessDecision =
       rule?: string;
       ruleActions?: RuleActions;
       ruleExpiresAt?: string;
+      ruleIpSet?: string;
       /** Report-only mode: what enforcement would have answered. */
       wouldDeny?: { reason: DenialReason; message: string; rule?: string };
       /** The identity's own ranges that also admitted the address. */
@@ -131,6 +137,7 @@ function viaRule(policy: RegistryNetworkPolicy, value: string): AccessDecision {
     rule: value,
     ...(info && info.actions !== 'all' ? { ruleActions: info.actions } : {}),
     ...(info?.expiresAt !== undefined ? { ruleExpiresAt: info.expiresAt } : {}),
+    ...(info?.ipSet !== undefined ? { ruleIpSet: info.ipSet } : {}),
   };
 }
 
@@ -208,7 +215,12 @@ export function actionOf(method: string): NetworkAction {
  */
 export function compileNetworkPolicy(
   settings: RegistryNetworkSettings,
-  options: { now?: number; previous?: RegistryNetworkPolicy } = {},
+  options: {
+    now?: number;
+    previous?: RegistryNetworkPolicy;
+    /** The ranges of each IP set the rules name (a set that is missing allows nothing). */
+    ipSets?: ReadonlyMap<string, readonly string[]>;
+  } = {},
 ): RegistryNetworkPolicy {
   const now = options.now ?? Date.now();
   const rules = new Map<string, RuleInfo>();
@@ -219,6 +231,26 @@ export function compileNetworkPolicy(
   let validUntil = Infinity;
   for (const stored of settings.ipRules) {
     const rule: StoredIpRule = typeof stored === 'string' ? { value: stored } : stored;
+    if (rule.ipSet !== undefined) {
+      // A set's ranges are allowed as if listed here, each explained as coming from the set.
+      const expiry = rule.expiresAt === undefined ? Infinity : Date.parse(rule.expiresAt);
+      const base = { actions: rule.actions ?? 'all', ipSet: rule.ipSet } as const;
+      const extra = rule.expiresAt !== undefined ? { expiresAt: rule.expiresAt } : {};
+      if (expiry <= now) {
+        expired.push({ value: rule.value, ...base, ...extra });
+        continue;
+      }
+      validUntil = Math.min(validUntil, expiry);
+      for (const range of options.ipSets?.get(rule.ipSet) ?? []) {
+        const value = parseIpRule(range).value;
+        const known = rules.get(value);
+        if (!known || (known.actions === 'pull' && base.actions === 'all'))
+          rules.set(value, { value, ...base, ...extra });
+        all.push(value);
+        if (base.actions === 'all') push.push(value);
+      }
+      continue;
+    }
     all.push(rule.value);
     if (rule.actions === 'pull' || rule.expiresAt !== undefined) {
       // Only rules with attributes are described (the matcher reports canonical values, so these are

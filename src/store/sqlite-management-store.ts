@@ -7,6 +7,8 @@ import {
   type DenialQueryResult,
   type IdentityRecord,
   type IdentityStore,
+  type IpSetRecord,
+  type IpSetStore,
   type RoleAssignment,
   type RoleName,
 } from './types.js';
@@ -41,6 +43,13 @@ CREATE TABLE IF NOT EXISTS network_denial_counts (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS network_denial_counts_by_last_seen ON network_denial_counts (registry, last_seen);
 CREATE INDEX IF NOT EXISTS network_denial_counts_by_minute ON network_denial_counts (minute);
+CREATE TABLE IF NOT EXISTS ip_sets (
+  name TEXT PRIMARY KEY,
+  ranges TEXT NOT NULL,
+  description TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  version INTEGER NOT NULL
+);
 `;
 
 interface IdentityRow {
@@ -75,8 +84,8 @@ ON CONFLICT DO NOTHING;
 DROP TABLE network_denials;
 `;
 
-/** Identities, roles and the denial log in the embedded SQLite database (its own connection, WAL). */
-export class SqliteManagementStore implements IdentityStore, DenialAuditStore {
+/** Identities, roles, IP sets and the denial log in the embedded SQLite database (own connection, WAL). */
+export class SqliteManagementStore implements IdentityStore, DenialAuditStore, IpSetStore {
   private readonly db: Database.Database;
 
   constructor(path: string) {
@@ -260,6 +269,37 @@ export class SqliteManagementStore implements IdentityStore, DenialAuditStore {
     })();
   }
 
+  async listIpSets(): Promise<IpSetRecord[]> {
+    return (this.db.prepare('SELECT * FROM ip_sets ORDER BY name').all() as IpSetRow[]).map(toIpSet);
+  }
+
+  async getIpSet(name: string): Promise<IpSetRecord | undefined> {
+    const row = this.db.prepare('SELECT * FROM ip_sets WHERE name = ?').get(name) as IpSetRow | undefined;
+    return row && toIpSet(row);
+  }
+
+  async putIpSet(set: Omit<IpSetRecord, 'version'>, expectedVersion: number): Promise<boolean> {
+    const ranges = JSON.stringify(set.ranges);
+    const info =
+      expectedVersion === 0
+        ? this.db
+            .prepare(
+              `INSERT INTO ip_sets (name, ranges, description, created_at, version) VALUES (?, ?, ?, ?, 1)
+               ON CONFLICT DO NOTHING`,
+            )
+            .run(set.name, ranges, set.description, set.createdAt.getTime())
+        : this.db
+            .prepare(
+              'UPDATE ip_sets SET ranges = ?, description = ?, version = version + 1 WHERE name = ? AND version = ?',
+            )
+            .run(ranges, set.description, set.name, expectedVersion);
+    return info.changes > 0;
+  }
+
+  async deleteIpSet(name: string): Promise<boolean> {
+    return this.db.prepare('DELETE FROM ip_sets WHERE name = ?').run(name).changes > 0;
+  }
+
   async deleteDenialsForRegistry(registry: string): Promise<void> {
     this.db.prepare('DELETE FROM network_denial_counts WHERE registry = ?').run(registry);
   }
@@ -310,4 +350,22 @@ function mergeSamples(
     if (!merged.some((m) => m.method === sample.method && m.path === sample.path)) merged.push(sample);
   }
   return merged;
+}
+
+interface IpSetRow {
+  name: string;
+  ranges: string;
+  description: string;
+  created_at: number;
+  version: number;
+}
+
+function toIpSet(row: IpSetRow): IpSetRecord {
+  return {
+    name: row.name,
+    ranges: JSON.parse(row.ranges) as string[],
+    description: row.description,
+    createdAt: new Date(row.created_at),
+    version: row.version,
+  };
 }

@@ -270,3 +270,22 @@ export interface DenialAuditStore {
   pruneDenials(before: Date, maxBuckets: number): Promise<{ deleted: number }>;
   deleteDenialsForRegistry(registry: string): Promise<void>;
 }
+
+/** A named list of address ranges that registries' IP rules can reference (e.g. "office"). */
+export interface IpSetRecord {
+  name: string;
+  ranges: string[];
+  description: string;
+  createdAt: Date;
+  /** Bumped on every update (1 when created). */
+  version: number;
+}
+
+/** Named IP sets: management resources of their own. */
+export interface IpSetStore {
+  listIpSets(): Promise<IpSetRecord[]>;
+  getIpSet(name: string): Promise<IpSetRecord | undefined>;
+  /** Creates (expectedVersion 0) or replaces (at expectedVersion) a set; false when the version moved on. */
+  putIpSet(set: Omit<IpSetRecord, 'version'>, expectedVersion: number): Promise<boolean>;
+  deleteIpSet(name: string): Promise<boolean>;
+}

@@ -110,3 +110,51 @@ test('berth network-rule add --expires-in --actions, list shows them, check --ac
   assert.equal(bad.code, 2, bad.stderr);
   assert.match(bad.stderr, /duration such as 90s, 30m, 2h or 7d/);
 });
+
+test('berth ip-set create|update|show|list|delete and network-rule add --ip-set', async () => {
+  const name = uniqueName('cliSets');
+  await createRegistry(apiFor(berth), name, 'Premium', { networkRuleSet: { defaultAction: 'Deny' } });
+  const created = await runBerth(
+    ['ip-set', 'create', '-n', 'ci-runners', '--ranges', '192.0.2.0/24', '198.51.100.9'],
+    env,
+  );
+  assert.equal(created.code, 0, created.stderr);
+  assert.deepEqual((JSON.parse(created.stdout) as { ranges: string[] }).ranges, [
+    '192.0.2.0/24',
+    '198.51.100.9',
+  ]);
+  const add = await runBerth(['network-rule', 'add', '-n', name, '--ip-set', 'ci-runners'], env);
+  assert.equal(add.code, 0, add.stderr);
+  const check = async (ip: string) =>
+    JSON.parse((await runBerth(['network-rule', 'check', '-n', name, '--ip', ip], env)).stdout) as {
+      allowed: boolean;
+      matchedIpSet?: string;
+    };
+  assert.deepEqual(await check('192.0.2.7'), {
+    ip: '192.0.2.7',
+    allowed: true,
+    via: 'ipRule',
+    matchedRule: '192.0.2.0/24',
+    matchedIpSet: 'ci-runners',
+  });
+  const updated = await runBerth(['ip-set', 'update', '-n', 'ci-runners', '--ranges', '203.0.113.0/24'], env);
+  assert.equal(updated.code, 0, updated.stderr);
+  assert.equal((await check('192.0.2.7')).allowed, false);
+  assert.equal((await check('203.0.113.1')).allowed, true);
+  const list = await runBerth(['ip-set', 'list', '-o', 'tsv', '--query', '[].name'], env);
+  assert.match(list.stdout, /^ci-runners$/m);
+  const inUse = await runBerth(['ip-set', 'delete', '-n', 'ci-runners'], env);
+  assert.notEqual(inUse.code, 0);
+  assert.match(inUse.stderr, /remove those rules first/);
+  assert.equal(
+    (await runBerth(['network-rule', 'remove', '-n', name, '--ip-set', 'ci-runners'], env)).code,
+    0,
+  );
+  const deleted = await runBerth(['ip-set', 'delete', '-n', 'ci-runners'], env);
+  assert.equal(deleted.code, 0, deleted.stderr);
+  const both = await runBerth(
+    ['network-rule', 'add', '-n', name, '--ip-set', 'x', '--ip-address', '10.0.0.1'],
+    env,
+  );
+  assert.equal(both.code, 2);
+});

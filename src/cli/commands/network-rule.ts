@@ -4,7 +4,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { IpRule } from '../../api-client/index.js';
 import type { CliDeps, GlobalOptions } from '../context.js';
-import { CliError, EXIT } from '../errors.js';
+import { CliError, EXIT, UsageError } from '../errors.js';
 import { action, choiceParser, groupCommand, leafCommand } from '../options.js';
 import type { TableSpec } from '../output.js';
 import { ipRuleView, REGISTRY_TABLE, registryView } from '../views.js';
@@ -12,7 +12,8 @@ import { registryNameOption } from './registry.js';
 
 interface RuleOptions extends GlobalOptions {
   name: string;
-  ipAddress: string;
+  ipAddress?: string;
+  ipSet?: string;
   expiresIn?: number;
   actions?: 'pull' | 'all';
 }
@@ -59,7 +60,8 @@ export function registerNetworkRuleCommands(program: Command, deps: CliDeps): vo
 
   leafCommand(group, 'add', 'Allow an IP address or CIDR range.')
     .addOption(registryNameOption())
-    .requiredOption('--ip-address <address>', 'an IPv4/IPv6 address or CIDR range, e.g. 203.0.113.0/24')
+    .option('--ip-address <address>', 'an IPv4/IPv6 address or CIDR range, e.g. 203.0.113.0/24')
+    .option('--ip-set <name>', 'allow the ranges of a named IP set (berth ip-set create) instead')
     .addOption(
       new Option(
         '--expires-in <duration>',
@@ -81,7 +83,7 @@ export function registerNetworkRuleCommands(program: Command, deps: CliDeps): vo
         // A rule already present (in any spelling) is the server's Warning, shown by the client; exit 0.
         const rule: IpRule = {
           action: 'Allow',
-          value: options.ipAddress,
+          ...ruleTarget(options),
           ...(options.actions ? { actions: options.actions } : {}),
           ...(options.expiresIn ? { expiresAt: new Date(Date.now() + options.expiresIn).toISOString() } : {}),
         };
@@ -102,13 +104,15 @@ export function registerNetworkRuleCommands(program: Command, deps: CliDeps): vo
 
   leafCommand(group, 'remove', 'Remove the rule for an IP address or CIDR range.')
     .addOption(registryNameOption())
-    .requiredOption('--ip-address <address>', 'the address or range (any spelling of the listed rule)')
+    .option('--ip-address <address>', 'the address or range (any spelling of the listed rule)')
+    .option('--ip-set <name>', 'the IP set the rule names')
     .action(
       action<RuleOptions>(deps, async (options, ctx) => {
-        const result = await ctx.client().removeIpRules(options.name, [options.ipAddress]);
+        const { value } = ruleTarget(options);
+        const result = await ctx.client().removeIpRules(options.name, [value]);
         if (result.notPresent.length > 0) {
           throw new CliError(
-            `registry '${options.name}' has no IP rule for '${options.ipAddress}'`,
+            `registry '${options.name}' has no IP rule for '${options.ipAddress ?? options.ipSet}'`,
             EXIT.notFound,
           );
         }
@@ -139,4 +143,13 @@ export function registerNetworkRuleCommands(program: Command, deps: CliDeps): vo
         },
       ),
     );
+}
+
+/** The rule `--ip-address` or `--ip-set` names (exactly one of them). */
+function ruleTarget(options: RuleOptions): { value: string; ipSet?: string } {
+  if ((options.ipAddress === undefined) === (options.ipSet === undefined))
+    throw new UsageError('pass exactly one of --ip-address and --ip-set');
+  return options.ipSet !== undefined
+    ? { value: `ipSet:${options.ipSet}`, ipSet: options.ipSet }
+    : { value: options.ipAddress! };
 }

@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { IdentityService, Principal } from '../../auth/identities.js';
 import type { IpRuleOperations } from '../../management/ip-rules.js';
+import type { IpSetManager } from '../../management/ip-sets.js';
 import type { NetworkAccessService } from '../../management/network-access.js';
 import type { PrivateEndpointManager } from '../../management/private-endpoints.js';
 import type { RegistryManager, WriteCondition } from '../../management/registries.js';
@@ -19,6 +20,8 @@ export interface ManagementContext {
   registries: RegistryManager;
   /** Atomic add/remove of IP rules. */
   ipRules: IpRuleOperations;
+  /** Named IP sets. */
+  ipSets: IpSetManager;
   privateEndpoints: PrivateEndpointManager;
   access: NetworkAccessService;
   identities: IdentityService;

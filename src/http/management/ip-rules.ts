@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { IpRuleInput } from '../../management/ip-rules.js';
+import { ipSetValue } from '../../management/registries.js';
 import { ipRulesChangeBodySchema, registryNameParams } from '../../management/schemas.js';
 import { sendEtag, warn, writeCondition, type ManagementContext } from './context.js';
 
@@ -26,6 +27,7 @@ export function registerIpRuleRoutes(ctx: ManagementContext): void {
     ),
     handler: async (request: ChangeRequest, reply: FastifyReply) => {
       const registry = await registryFor(request.principal, request.params.name, 'Contributor');
+      await ctx.ipSets.assertExist(request.body.ipRules);
       const result = await ipRules.add(registry, request.body.ipRules, writeCondition(request));
       warn(reply, result.warnings);
       sendEtag(reply, result.etag);
@@ -45,7 +47,9 @@ export function registerIpRuleRoutes(ctx: ManagementContext): void {
     ),
     handler: async (request: ChangeRequest, reply: FastifyReply) => {
       const registry = await registryFor(request.principal, request.params.name, 'Contributor');
-      const values = request.body.ipRules.map((rule) => rule.value);
+      const values = request.body.ipRules.map((rule) =>
+        rule.ipSet !== undefined ? ipSetValue(rule.ipSet) : (rule.value ?? ''),
+      );
       const result = await ipRules.remove(registry, values, writeCondition(request));
       warn(reply, result.warnings);
       sendEtag(reply, result.etag);

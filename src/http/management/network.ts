@@ -49,6 +49,8 @@ function explain(
     ...(decision.rule ? { matchedRule: decision.rule } : {}),
     ...(decision.ruleActions ? { matchedRuleActions: decision.ruleActions } : {}),
     ...(decision.ruleExpiresAt ? { matchedRuleExpiresAt: decision.ruleExpiresAt } : {}),
+    ...(decision.ruleIpSet ? { matchedIpSet: decision.ruleIpSet } : {}),
+    ...(decision.identityNetwork ? { identityNetwork: decision.identityNetwork } : {}),
     ...(decision.wouldDeny
       ? {
           reportOnly: true,

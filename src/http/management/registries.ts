@@ -68,6 +68,7 @@ export function registerRegistryRoutes(ctx: ManagementContext): void {
         () => false,
       );
       identities.authorize(request.principal, exists ? name : '*', 'Contributor');
+      await ctx.ipSets.assertExist(request.body.properties?.networkRuleSet?.ipRules ?? []);
       const result = await registries.put(request.params.name, request.body, writeCondition(request));
       warn(reply, result.warnings);
       sendEtag(reply, result.etag);
@@ -91,6 +92,7 @@ export function registerRegistryRoutes(ctx: ManagementContext): void {
       reply: FastifyReply,
     ) => {
       identities.authorize(request.principal, request.params.name.toLowerCase(), 'Contributor');
+      await ctx.ipSets.assertExist(request.body.properties?.networkRuleSet?.ipRules ?? []);
       const result = await registries.patch(request.params.name, request.body, writeCondition(request));
       warn(reply, result.warnings);
       sendEtag(reply, result.etag);
