@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { ManagementError } from '../errors/management.js';
 import type { IdentityRecord, IdentityStore, RoleAssignment, RoleName } from '../store/types.js';
+import { compileIpRules, type IpMatcher, type NetworkIdentity } from '../network/index.js';
 import { generateSecret, hashSecret, verifySecret } from './passwords.js';
 
 export const ROLE_NAMES: readonly RoleName[] = ['Owner', 'Contributor', 'Reader'];
@@ -13,6 +14,8 @@ export interface Principal {
   kind: IdentityRecord['kind'];
   trustedService: boolean;
   roles: RoleAssignment[];
+  /** The identity's own address ranges, checked in addition to any registry's rules. */
+  allowedNetworks?: IpMatcher;
 }
 
 /** The owner account's name, created on first start. */
@@ -24,6 +27,8 @@ const VERIFIED_TTL_MS = 60_000;
 /** Accounts, API keys, authentication and role checks for the management API. */
 export class IdentityService {
   private readonly verified = new Map<string, { id: string; until: number }>();
+  /** Identities' address ranges, compiled once per distinct list. */
+  private readonly compiledNetworks = new Map<string, IpMatcher>();
 
   constructor(private readonly store: IdentityStore) {}
 
@@ -77,6 +82,7 @@ export class IdentityService {
     role: RoleName,
     registry: string,
     trustedService = false,
+    allowedNetworks?: string[],
   ): Promise<{ id: string; key: string }> {
     const id = randomUUID();
     const key = `${API_KEY_PREFIX}${id}_${generateSecret()}`;
@@ -87,6 +93,7 @@ export class IdentityService {
       secretHash: await hashSecret(key),
       trustedService,
       createdAt: new Date(),
+      ...(allowedNetworks ? { allowedNetworks } : {}),
     });
     if (!created)
       throw new ManagementError('Conflict', `An identity named '${name}' already exists.`, {
@@ -115,7 +122,9 @@ export class IdentityService {
     return id;
   }
 
-  async listApiKeys(): Promise<{ id: string; name: string; createdAt: Date; roles: RoleAssignment[] }[]> {
+  async listApiKeys(): Promise<
+    { id: string; name: string; createdAt: Date; roles: RoleAssignment[]; allowedNetworks?: string[] }[]
+  > {
     const keys = await this.store.listIdentities('apiKey');
     return Promise.all(
       keys.map(async (k) => ({
@@ -123,8 +132,32 @@ export class IdentityService {
         name: k.name,
         createdAt: k.createdAt,
         roles: await this.store.rolesOf(k.id),
+        ...(k.allowedNetworks ? { allowedNetworks: k.allowedNetworks } : {}),
       })),
     );
+  }
+
+  /** An API key's network conditions by name, for the what-if API (ResourceNotFound otherwise). */
+  async networkIdentity(name: string): Promise<NetworkIdentity> {
+    const identity = await this.store.findIdentityByName(name);
+    if (identity?.kind !== 'apiKey')
+      throw new ManagementError('ResourceNotFound', `API key '${name}' was not found.`);
+    return {
+      trustedService: identity.trustedService,
+      name: identity.name,
+      ...(identity.allowedNetworks ? { allowedNetworks: this.networksOf(identity.allowedNetworks) } : {}),
+    };
+  }
+
+  private networksOf(ranges: string[]): IpMatcher {
+    const key = ranges.join(',');
+    let matcher = this.compiledNetworks.get(key);
+    if (!matcher) {
+      if (this.compiledNetworks.size > 1_000) this.compiledNetworks.clear();
+      matcher = compileIpRules(ranges);
+      this.compiledNetworks.set(key, matcher);
+    }
+    return matcher;
   }
 
   /** Deletes an API key; a user account's id is not an API key, so it is ResourceNotFound. */
@@ -183,6 +216,7 @@ export class IdentityService {
       kind: identity.kind,
       trustedService: identity.trustedService,
       roles: await this.store.rolesOf(identity.id),
+      ...(identity.allowedNetworks ? { allowedNetworks: this.networksOf(identity.allowedNetworks) } : {}),
     };
   }
 }

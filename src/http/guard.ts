@@ -161,7 +161,17 @@ export class NetworkGuard {
     const authorization = request.headers.authorization;
     if (!authorization || !/^bearer /i.test(authorization)) return decision;
     const principal = await this.options.identities.authenticate(authorization).catch(() => undefined);
-    return principal?.trustedService ? bypassed : decision;
+    if (!principal?.trustedService) return decision;
+    if (!principal.allowedNetworks) return bypassed;
+    // The key's own ranges apply too: a trusted key used off its network bypasses nothing.
+    const limited = await this.options.access.decide(
+      registry,
+      this.options.entry,
+      client,
+      { trustedService: true, allowedNetworks: principal.allowedNetworks, name: principal.name },
+      action,
+    );
+    return limited.allowed ? limited : decision;
   }
 
   /** Counts a denial (or, in report-only mode, a would-be denial) in the denial log. */

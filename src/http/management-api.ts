@@ -5,6 +5,7 @@ import { ManagementError } from '../errors/management.js';
 import { closeIdleConnectionsWhileClosing } from './graceful-close.js';
 import { IpRuleOperations } from '../management/ip-rules.js';
 import { IpSetManager } from '../management/ip-sets.js';
+import { resolveClientAddress } from '../network/index.js';
 import type { RoleName } from '../store/types.js';
 import type { ManagementContext } from './management/context.js';
 import { registerIdentityRoutes } from './management/identities.js';
@@ -55,6 +56,22 @@ export function buildManagementApi(deps: ManagementDeps): FastifyInstance {
     const path = request.routeOptions.url ?? request.url;
     if (path === '/api/openapi.json' || !path.startsWith('/api/')) return;
     request.principal = await deps.identities.authenticate(request.headers.authorization);
+    // A key limited to some networks is useless outside them, on this API as on the data plane.
+    const allowed = request.principal.allowedNetworks;
+    if (allowed) {
+      const client = resolveClientAddress({
+        peer: request.raw.socket.remoteAddress ?? '0.0.0.0',
+        forwarded: request.headers.forwarded,
+        xForwardedFor: request.headers['x-forwarded-for'],
+        trustedProxies: deps.trustedProxies,
+      });
+      if (!allowed.matches(client)) {
+        throw new ManagementError(
+          'NetworkAccessDenied',
+          `The API key '${request.principal.name}' may not be used from ${client.text}; it is limited to other networks.`,
+        );
+      }
+    }
   });
   app.setErrorHandler((error, request, reply) => sendManagementError(error, request, reply));
   app.setNotFoundHandler((request, reply) =>

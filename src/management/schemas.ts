@@ -187,6 +187,7 @@ export const checkNetworkAccessBodySchema = {
   properties: {
     ip: { type: 'string' },
     action: { type: 'string', enum: ['pull', 'push'], description: 'what the request does (default pull)' },
+    apiKey: { type: 'string', description: 'decide as this API key (by name), with its own address ranges' },
   },
 } as const;
 
@@ -202,6 +203,13 @@ export const apiKeyBodySchema = {
     trustedService: {
       type: 'boolean',
       description: 'may bypass network rules of registries that allow trusted services',
+    },
+    allowedIpRanges: {
+      type: 'array',
+      minItems: 1,
+      maxItems: 1000,
+      items: { type: 'string' },
+      description: "the key's own address ranges: checked in addition to every registry's rules",
     },
   },
 } as const;

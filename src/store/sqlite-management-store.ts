@@ -59,6 +59,7 @@ interface IdentityRow {
   secret_hash: string;
   trusted_service: number;
   created_at: number;
+  allowed_networks: string | null;
 }
 
 interface BucketRow {
@@ -90,6 +91,9 @@ export class SqliteManagementStore implements IdentityStore, DenialAuditStore, I
 
   constructor(path: string) {
     this.db = openSqlite(path, SCHEMA);
+    const columns = this.db.prepare('PRAGMA table_info(identities)').all() as { name: string }[];
+    if (!columns.some((c) => c.name === 'allowed_networks'))
+      this.db.exec('ALTER TABLE identities ADD COLUMN allowed_networks TEXT');
     const legacy = this.db
       .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'network_denials'")
       .get();
@@ -99,8 +103,8 @@ export class SqliteManagementStore implements IdentityStore, DenialAuditStore, I
   async createIdentity(identity: IdentityRecord): Promise<boolean> {
     const info = this.db
       .prepare(
-        `INSERT INTO identities (id, name, kind, secret_hash, trusted_service, created_at) VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT DO NOTHING`,
+        `INSERT INTO identities (id, name, kind, secret_hash, trusted_service, created_at, allowed_networks)
+         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
       )
       .run(
         identity.id,
@@ -109,6 +113,7 @@ export class SqliteManagementStore implements IdentityStore, DenialAuditStore, I
         identity.secretHash,
         identity.trustedService ? 1 : 0,
         identity.createdAt.getTime(),
+        identity.allowedNetworks ? JSON.stringify(identity.allowedNetworks) : null,
       );
     return info.changes > 0;
   }
@@ -316,6 +321,7 @@ function toIdentity(row: IdentityRow): IdentityRecord {
     kind: row.kind,
     secretHash: row.secret_hash,
     trustedService: row.trusted_service === 1,
+    ...(row.allowed_networks ? { allowedNetworks: JSON.parse(row.allowed_networks) as string[] } : {}),
     createdAt: new Date(row.created_at),
   };
 }

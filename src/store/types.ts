@@ -189,6 +189,8 @@ export interface IdentityRecord {
   /** Marked trusted: may bypass network rules of registries that allow trusted services. */
   trustedService: boolean;
   createdAt: Date;
+  /** The identity's own address ranges (canonical); absent means any address. */
+  allowedNetworks?: string[];
 }
 
 export type RoleName = 'Owner' | 'Contributor' | 'Reader';

@@ -40,6 +40,7 @@ function explain(
       reason: decision.reason,
       message: decision.message,
       ...(decision.rule ? { matchedRule: decision.rule, matchedRuleActions: 'pull' } : {}),
+      ...(decision.identity ? { identity: decision.identity } : {}),
     };
   }
   return {
@@ -78,10 +79,16 @@ export function registerNetworkRoutes(ctx: ManagementContext): void {
     body: checkNetworkAccessBodySchema,
     responses: { 200: { description: 'The decision' } },
     handler: async (
-      request: FastifyRequest<{ Params: { name: string }; Body: { ip: string; action?: NetworkAction } }>,
+      request: FastifyRequest<{
+        Params: { name: string };
+        Body: { ip: string; action?: NetworkAction; apiKey?: string };
+      }>,
     ) => {
       const registry = await registryFor(request.principal, request.params.name, 'Reader');
-      const decision = await access.check(registry, request.body.ip, request.body.action ?? 'pull');
+      const identity = request.body.apiKey
+        ? await ctx.identities.networkIdentity(request.body.apiKey)
+        : undefined;
+      const decision = await access.check(registry, request.body.ip, request.body.action ?? 'pull', identity);
       if (!decision) {
         throw new ManagementError(
           'InvalidParameter',
