@@ -128,10 +128,15 @@ export function measureKinds(seed: number): number {
     }
   };
   run(200_000);
+  allowed = 0;
   const iterations = 2_000_000;
   const start = process.hrtime.bigint();
   run(iterations);
-  return Number(process.hrtime.bigint() - start) / iterations;
+  const nsPerOp = Number(process.hrtime.bigint() - start) / iterations;
+  // Both answers must occur, or the bench measured only one path.
+  if (allowed === 0 || allowed === iterations)
+    throw new Error(`bench clients were all ${allowed ? 'allowed' : 'denied'}`);
+  return nsPerOp;
 }
 
 /** Measures decideAccess latency at 100 and 100,000 rules, and with every rule kind; each < 1 µs. */
