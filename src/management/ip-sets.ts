@@ -4,6 +4,7 @@
 import { ManagementError } from '../errors/management.js';
 import { InvalidIpRuleError, normalizeIpRules } from '../network/index.js';
 import type { IpSetRecord, IpSetStore, MetadataStore } from '../store/types.js';
+import { matchesIfMatch, versionEtag } from './etags.js';
 import type { NetworkAccessService } from './network-access.js';
 import { settingsOf } from './registry-model.js';
 import type { WriteCondition } from './registries.js';
@@ -24,7 +25,7 @@ export function toIpSetResource(set: IpSetRecord) {
 
 /** The ETag of an IP set: changes with every stored change. */
 function etagOf(set: IpSetRecord): string {
-  return `"${set.createdAt.getTime().toString(36)}-${set.version}"`;
+  return versionEtag(set.createdAt, set.version);
 }
 
 /** IP sets as resources: validated ranges, ETag / If-Match, refusal to delete one still in use. */
@@ -58,14 +59,8 @@ export class IpSetManager {
       throw error;
     }
     const existing = await this.store.getIpSet(name);
-    if (condition.ifMatch !== undefined) {
-      const tags = condition.ifMatch.split(',').map((t) => t.trim());
-      if (!existing || !(tags.includes('*') || tags.includes(etagOf(existing))))
-        throw new ManagementError(
-          'PreconditionFailed',
-          `The IP set '${name}' has changed since it was read.`,
-        );
-    }
+    if (condition.ifMatch !== undefined && !matchesIfMatch(condition.ifMatch, existing && etagOf(existing)))
+      throw new ManagementError('PreconditionFailed', `The IP set '${name}' has changed since it was read.`);
     const record = {
       name,
       ranges,

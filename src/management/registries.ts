@@ -17,6 +17,7 @@ import {
   type RegistryResource,
   type RegistrySettings,
 } from './registry-model.js';
+import { matchesIfMatch, versionEtag } from './etags.js';
 import { NETWORK_RULES_PREMIUM_ONLY, planOf, type SkuName, type SkuPlans } from './skus.js';
 
 /** The settable part of a registry body (read-only properties are accepted and ignored, as ARM does). */
@@ -74,16 +75,7 @@ const MAX_WRITE_ATTEMPTS = 200;
 
 /** The registry resource's ETag: changes with every stored change, and across delete + re-create. */
 export function etagOf(record: RegistryRecord): string {
-  return `"${record.createdAt.getTime().toString(36)}-${record.version ?? 1}"`;
-}
-
-/** RFC 9110 If-Match: `*` matches any current resource, otherwise one of the listed strong ETags. */
-function matchesIfMatch(header: string, etag: string | undefined): boolean {
-  if (etag === undefined) return false;
-  return header.split(',').some((tag) => {
-    const t = tag.trim();
-    return t === '*' || t === etag;
-  });
+  return versionEtag(record.createdAt, record.version ?? 1);
 }
 
 function preconditionFailed(name: string): ManagementError {
