@@ -36,21 +36,12 @@ const RULE_LIST_TABLE: TableSpec = {
   rows: (data) => ((data as { ipRules?: unknown[] } | null)?.ipRules ?? []) as unknown[],
 };
 
-RULE_LIST_TABLE.columns.push(
-  { header: 'ACTIONS', value: (r) => r.actions ?? 'all' },
-  {
-    header: 'EXPIRES',
-    value: (r) => (r.expiresAt ? `${String(r.expiresAt)}${r.expired ? ' (expired)' : ''}` : ''),
-  },
-);
-
 const CHECK_TABLE: TableSpec = {
   columns: [
     { header: 'IP', value: (c) => c.ip },
     { header: 'ALLOWED', value: (c) => c.allowed },
     { header: 'VIA', value: (c) => c.via ?? c.reason },
     { header: 'MATCHED RULE', value: (c) => c.matchedRule },
-    { header: 'WOULD DENY', value: (c) => (c.wouldDeny as { reason?: string } | undefined)?.reason },
   ],
 };
 
