@@ -5,13 +5,8 @@
 import { ManagementError } from '../errors/management.js';
 import { InvalidIpRuleError, parseIpRule, type ParsedIpRule } from '../network/index.js';
 import { ipRuleWarnings } from './registry-model.js';
-import {
-  ipSetValue,
-  storedRule,
-  type IpRuleBody,
-  type RegistryManager,
-  type WriteCondition,
-} from './registries.js';
+import { ipSetValue, storedRule, type IpRuleBody } from './ip-rule-model.js';
+import type { RegistryManager, WriteCondition } from './registries.js';
 import type { StoredRule } from './registry-model.js';
 
 /** A rule as a caller sends it to the add operation. */

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { IpRuleInput } from '../../management/ip-rules.js';
-import { ipSetValue } from '../../management/registries.js';
+import { ipSetValue } from '../../management/ip-rule-model.js';
 import { ipRulesChangeBodySchema, registryNameParams } from '../../management/schemas.js';
 import { sendEtag, warn, writeCondition, type ManagementContext } from './context.js';
 
