@@ -55,16 +55,15 @@ export function registerIpSetCommands(program: Command, deps: CliDeps): void {
 
   leafCommand(group, 'update', "Replace an IP set's ranges (every registry naming it changes at once).")
     .addOption(nameOption())
-    .addOption(rangesOption())
-    .option('--description <text>', 'what the set is for')
+    .addOption(rangesOption().makeOptionMandatory())
+    .option('--description <text>', 'what the set is for (kept when not given)')
     .action(
       action<SetOptions>(deps, async (options, ctx) => {
-        const client = ctx.client();
-        // Unchanged parts are read back only to fill the body; the server replaces the set whole.
-        const current = await client.getIpSet(options.name);
-        const set = await client.putIpSet(options.name, {
-          ranges: options.ranges ?? current.properties.ranges,
-          description: options.description ?? current.properties.description,
+        // One PUT, no read first: the server keeps the description when none is given, so a
+        // concurrent edit is never overwritten with a stale copy read here.
+        const set = await ctx.client().putIpSet(options.name, {
+          ranges: options.ranges ?? [],
+          ...(options.description !== undefined ? { description: options.description } : {}),
         });
         ctx.print(setView(set), SET_TABLE);
       }),
