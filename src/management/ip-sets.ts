@@ -58,24 +58,30 @@ export class IpSetManager {
       }
       throw error;
     }
-    const existing = await this.store.getIpSet(name);
-    if (condition.ifMatch !== undefined && !matchesIfMatch(condition.ifMatch, existing && etagOf(existing)))
-      throw new ManagementError('PreconditionFailed', `The IP set '${name}' has changed since it was read.`);
-    const record = {
-      name,
-      ranges,
-      description: body.description ?? existing?.description ?? '',
-      createdAt: existing?.createdAt ?? new Date(),
-    };
-    if (!(await this.store.putIpSet(record, existing?.version ?? 0))) {
-      throw new ManagementError(
-        'PreconditionFailed',
-        `The IP set '${name}' was changed at the same time; retry.`,
-      );
+    // Compare-and-swap on the set's version; an unconditional PUT retries when another writer won.
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const existing = await this.store.getIpSet(name);
+      if (condition.ifMatch !== undefined && !matchesIfMatch(condition.ifMatch, existing && etagOf(existing)))
+        throw new ManagementError(
+          'PreconditionFailed',
+          `The IP set '${name}' has changed since it was read.`,
+        );
+      const record = {
+        name,
+        ranges,
+        description: body.description ?? existing?.description ?? '',
+        createdAt: existing?.createdAt ?? new Date(),
+      };
+      if (await this.store.putIpSet(record, existing?.version ?? 0)) {
+        this.access.ipSetChanged();
+        const stored = { ...record, version: (existing?.version ?? 0) + 1 };
+        return { resource: toIpSetResource(stored), etag: etagOf(stored), created: !existing };
+      }
     }
-    this.access.ipSetChanged();
-    const stored = { ...record, version: (existing?.version ?? 0) + 1 };
-    return { resource: toIpSetResource(stored), etag: etagOf(stored), created: !existing };
+    throw new ManagementError(
+      'Conflict',
+      `The IP set '${name}' is being changed by too many writers at once; retry.`,
+    );
   }
 
   /** Deletes a set no registry names any more (409 naming those that still do). */
