@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { DEFAULT_DENIAL_LOG, type DenialLogOptions } from './management/denial-log.js';
 import { DEFAULT_SKU_PLANS, type SkuName, type SkuPlans } from './management/skus.js';
 import { InvalidIpRuleError, normalizeIpRules } from './network/index.js';
 
@@ -54,6 +55,8 @@ export interface BerthConfig {
     /** Refused requests are reported as one networkDenied event per registry per this many seconds. */
     networkDeniedWindowSeconds: number;
   };
+  /** The network denial log: retention, size bound, server log lines per address. */
+  denialLog: DenialLogOptions;
 }
 
 export const DEFAULT_CONFIG: BerthConfig = {
@@ -82,6 +85,7 @@ export const DEFAULT_CONFIG: BerthConfig = {
   },
   gc: { graceSeconds: 3600, intervalSeconds: 24 * 60 * 60 },
   webhooks: { retryBaseSeconds: 5, networkDeniedWindowSeconds: 60 },
+  denialLog: DEFAULT_DENIAL_LOG,
 };
 
 /** A configuration value that cannot be used; start-up stops with this message. */
@@ -110,12 +114,13 @@ function mergeFile(config: BerthConfig, file: string): void {
   }
   if (typeof parsed !== 'object' || parsed === null)
     throw new ConfigError(`config file ${file} must hold a JSON object`);
-  const { registry, skus, auth, gc, webhooks, ...rest } = parsed as Partial<BerthConfig>;
+  const { registry, skus, auth, gc, webhooks, denialLog, ...rest } = parsed as Partial<BerthConfig>;
   Object.assign(config, rest);
   if (registry) Object.assign(config.registry, registry);
   if (auth) Object.assign(config.auth, auth);
   if (gc) Object.assign(config.gc, gc);
   if (webhooks) Object.assign(config.webhooks, webhooks);
+  if (denialLog) Object.assign(config.denialLog, denialLog);
   if (skus) {
     for (const [name, plan] of Object.entries(skus)) {
       const current = (config.skus as Record<string, SkuPlans[SkuName] | undefined>)[name];
@@ -175,6 +180,8 @@ function applyEnv(config: BerthConfig, env: NodeJS.ProcessEnv): void {
     bool('BERTH_AUTOMATIC_CONTENT_DISCOVERY') ?? config.registry.automaticContentDiscovery;
   config.auth.accessTokenTtlSeconds =
     int('BERTH_ACCESS_TOKEN_TTL_SECONDS') ?? config.auth.accessTokenTtlSeconds;
+  config.denialLog.retentionDays = int('BERTH_DENIAL_LOG_RETENTION_DAYS') ?? config.denialLog.retentionDays;
+  config.denialLog.maxEntries = int('BERTH_DENIAL_LOG_MAX_ENTRIES') ?? config.denialLog.maxEntries;
 }
 
 function validate(config: BerthConfig): void {

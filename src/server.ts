@@ -204,7 +204,7 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
         .catch((err: unknown) => log.error({ err }, 'forgetting a deleted registry failed'));
     });
     cleanups.push(forgetDeleted);
-    const access = new NetworkAccessService(meta, management, log);
+    const access = new NetworkAccessService(meta, management, log, config.denialLog);
     access.start();
     cleanups.push(() => access.stop());
     const trustedProxies = compileIpRules(config.trustedProxies);

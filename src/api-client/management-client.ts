@@ -1,6 +1,10 @@
 import { ApiError, connectionErrorFrom } from './errors.js';
 import type {
   LoginToken,
+  IpRule,
+  IpSet,
+  IpRulesAdded,
+  IpRulesRemoved,
   NetworkAccessCheck,
   NetworkDenials,
   PrivateEndpointConnection,
@@ -31,6 +35,8 @@ export interface ManagementClientOptions {
   fetch?: typeof fetch;
   timeoutMs?: number;
   userAgent?: string;
+  /** Called with each `Warning` the server sends (e.g. a rule it normalised). */
+  onWarning?: (message: string) => void;
 }
 
 type Query = Record<string, string | number | undefined>;
@@ -42,6 +48,7 @@ export class ManagementClient {
   private readonly fetchImpl: typeof fetch;
   private readonly timeoutMs: number;
   private readonly userAgent: string;
+  private readonly onWarning: ((message: string) => void) | undefined;
 
   constructor(options: ManagementClientOptions) {
     this.server = options.server.replace(/\/+$/, '');
@@ -49,6 +56,7 @@ export class ManagementClient {
     this.fetchImpl = options.fetch ?? globalThis.fetch;
     this.timeoutMs = options.timeoutMs ?? 60_000;
     this.userAgent = options.userAgent ?? 'berth-cli';
+    this.onWarning = options.onWarning;
   }
 
   /** `GET /api/whoami` */
@@ -181,8 +189,41 @@ export class ManagementClient {
   }
 
   /** `POST /api/registries/{name}/checkNetworkAccess` */
-  checkNetworkAccess(name: string, ip: string): Promise<NetworkAccessCheck> {
-    return this.request('POST', `${registryPath(name)}/checkNetworkAccess`, { body: { ip } });
+  checkNetworkAccess(name: string, ip: string, action?: 'pull' | 'push'): Promise<NetworkAccessCheck> {
+    return this.request('POST', `${registryPath(name)}/checkNetworkAccess`, {
+      body: { ip, ...(action ? { action } : {}) },
+    });
+  }
+
+  /** `POST /api/registries/{name}/networkRuleSet/ipRules`: adds rules atomically (present ones are reported). */
+  addIpRules(name: string, ipRules: IpRule[]): Promise<IpRulesAdded> {
+    return this.request('POST', `${registryPath(name)}/networkRuleSet/ipRules`, { body: { ipRules } });
+  }
+
+  /** `DELETE /api/registries/{name}/networkRuleSet/ipRules`: removes rules atomically (absent ones are reported). */
+  removeIpRules(name: string, values: string[]): Promise<IpRulesRemoved> {
+    const ipRules = values.map((value) => ({ value }));
+    return this.request('DELETE', `${registryPath(name)}/networkRuleSet/ipRules`, { body: { ipRules } });
+  }
+
+  /** `GET /api/ipSets` (unwrapped). */
+  async listIpSets(): Promise<IpSet[]> {
+    return (await this.request<{ value: IpSet[] }>('GET', '/api/ipSets')).value;
+  }
+
+  /** `GET /api/ipSets/{name}` */
+  getIpSet(name: string): Promise<IpSet> {
+    return this.request('GET', `/api/ipSets/${encodeURIComponent(name)}`);
+  }
+
+  /** `PUT /api/ipSets/{name}`: creates or replaces the set. */
+  putIpSet(name: string, body: { ranges: string[]; description?: string }): Promise<IpSet> {
+    return this.request('PUT', `/api/ipSets/${encodeURIComponent(name)}`, { body });
+  }
+
+  /** `DELETE /api/ipSets/{name}` */
+  async deleteIpSet(name: string): Promise<void> {
+    await this.request('DELETE', `/api/ipSets/${encodeURIComponent(name)}`);
   }
 
   /** `GET /api/registries/{name}/networkDenials?since=&ip=&limit=` */
@@ -338,6 +379,8 @@ export class ManagementClient {
       throw connectionErrorFrom(url.href, error);
     }
     const text = await response.text();
+    const warning = response.headers.get('warning');
+    if (warning && this.onWarning) for (const message of parseWarnings(warning)) this.onWarning(message);
     if (!response.ok) throw apiErrorFrom(response, text);
     if (response.status === 204 || text === '') return undefined as T;
     try {
@@ -362,6 +405,11 @@ export function authorizationHeader(credentials: Credentials): string | undefine
     case 'none':
       return undefined;
   }
+}
+
+/** The texts of an RFC 9111 `Warning` header: `299 agent "text", 299 agent "text"`. */
+export function parseWarnings(header: string): string[] {
+  return [...header.matchAll(/\d{3} \S+ "((?:[^"\\]|\\.)*)"/g)].map((m) => m[1]!.replace(/\\(.)/g, '$1'));
 }
 
 function apiErrorFrom(response: Response, text: string): ApiError {

@@ -10,12 +10,38 @@ export type ConnectionStatus = 'Pending' | 'Approved' | 'Rejected' | 'Disconnect
 /** One IP rule as the API stores it (ARM's wire name `value`). */
 export interface IpRule {
   action: 'Allow';
+  /** The address or range (`ipSet:<name>` for a rule naming an IP set). */
   value: string;
+  /** The IP set the rule allows, instead of `value`. */
+  ipSet?: string;
+  /** `pull`: reads only; `all` (default): push and delete too. */
+  actions?: 'pull' | 'all';
+  /** ISO 8601 instant the rule stops matching. */
+  expiresAt?: string;
+  /** Read-only: the rule's expiry has passed. */
+  expired?: boolean;
+}
+
+/** Answer of `POST .../networkRuleSet/ipRules` (add): canonical values, and the registry after it. */
+export interface IpRulesAdded {
+  added: string[];
+  alreadyPresent: string[];
+  updated?: string[];
+  registry: Registry;
+}
+
+/** Answer of `DELETE .../networkRuleSet/ipRules` (remove). */
+export interface IpRulesRemoved {
+  removed: string[];
+  notPresent: string[];
+  registry: Registry;
 }
 
 export interface NetworkRuleSet {
   defaultAction: DefaultAction;
   ipRules: IpRule[];
+  /** ReportOnly: refusals are logged (marked) and let through. */
+  enforcement?: 'Enforced' | 'ReportOnly';
 }
 
 export interface PrivateEndpointConnection {
@@ -101,18 +127,26 @@ export interface NetworkAccessCheck {
   message?: string;
 }
 
+/** One address's denials for one reason in one minute: `time` is the latest, `count` how many. */
 export interface NetworkDenial {
   time: string;
+  firstSeen?: string;
+  minute?: string;
   clientIp: string;
   method: string;
   path: string;
   reason: string;
   entry: unknown;
+  count?: number;
+  samples?: { method: string; path: string }[];
+  reportOnly?: boolean;
 }
 
 export interface NetworkDenials {
   value: NetworkDenial[];
   countsByIp: { clientIp: string; count: number; lastSeen: string }[];
+  /** Denials per minute and reason (report-only ones as `reportOnly:<reason>`), oldest first. */
+  timeSeries?: { time: string; counts: Record<string, number> }[];
 }
 
 export interface WhoAmI {
@@ -148,4 +182,12 @@ export interface LoginToken {
   username: string;
   accessToken: string;
   expiresIn: number;
+}
+
+/** A named IP set (`/api/ipSets/{name}`). */
+export interface IpSet {
+  id: string;
+  name: string;
+  type: string;
+  properties: { ranges: string[]; description: string; creationDate: string };
 }

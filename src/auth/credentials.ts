@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { OciError } from '../errors/oci.js';
+import type { IpMatcher } from '../network/index.js';
 import type { AuthStore, SignInResult, TokenRecord } from '../store/types.js';
 import { API_KEY_PREFIX, type IdentityService, type Principal } from './identities.js';
 import { HashingBusyError, secretsEqual, verifySecretCached } from './passwords.js';
@@ -34,6 +35,8 @@ export interface DataPlaneIdentity {
   ref: IdentityRef;
   permissions: Permissions;
   trustedService: boolean;
+  /** The identity's own address ranges (an API key's `allowedIpRanges`), checked besides the registry's rules. */
+  allowedNetworks?: IpMatcher | undefined;
 }
 
 /** ACR's user name for a refresh token sent as a password (`az acr login --expose-token`). */
@@ -229,6 +232,7 @@ export function fromPrincipal(principal: Principal, registry: string): DataPlane
     ref: { kind: principal.kind, id: principal.id, name: principal.name },
     permissions: permissionsFromRoles(roles, registry),
     trustedService: principal.trustedService,
+    ...(principal.allowedNetworks ? { allowedNetworks: principal.allowedNetworks } : {}),
   };
 }
 

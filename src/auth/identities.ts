@@ -9,6 +9,7 @@ import type {
   RoleAssignment,
   RoleName,
 } from '../store/types.js';
+import { compileIpRules, type IpMatcher, type NetworkIdentity } from '../network/index.js';
 import { generateSecret, HashingBusyError, hashSecret, verifySecretCached } from './passwords.js';
 import type { FailedSignInLimiter } from './rate-limit.js';
 import type { SignInLog } from './sign-in-log.js';
@@ -25,6 +26,8 @@ export interface Principal {
   roles: RoleAssignment[];
   /** Data-plane-only roles (AcrPull, AcrPush, AcrDelete). */
   dataPlaneRoles: DataPlaneRoleAssignment[];
+  /** The identity's own address ranges, checked in addition to any registry's rules. */
+  allowedNetworks?: IpMatcher;
 }
 
 export const DATA_PLANE_ROLE_NAMES: readonly DataPlaneRoleName[] = ['AcrPull', 'AcrPush', 'AcrDelete'];
@@ -42,6 +45,9 @@ export const API_KEY_PREFIX = 'berth_';
 
 /** Accounts, API keys, authentication and role checks for the management API. */
 export class IdentityService {
+  /** Identities' address ranges, compiled once per distinct list. */
+  private readonly compiledNetworks = new Map<string, IpMatcher>();
+
   constructor(
     private readonly store: IdentityStore,
     private readonly auth?: AuthStore,
@@ -147,6 +153,7 @@ export class IdentityService {
     role: RoleName,
     registry: string,
     trustedService = false,
+    allowedNetworks?: string[],
   ): Promise<{ id: string; key: string }> {
     const id = randomUUID();
     const key = `${API_KEY_PREFIX}${id}_${generateSecret()}`;
@@ -157,6 +164,7 @@ export class IdentityService {
       secretHash: await hashSecret(key),
       trustedService,
       createdAt: new Date(),
+      ...(allowedNetworks ? { allowedNetworks } : {}),
     });
     if (!created)
       throw new ManagementError('Conflict', `An identity named '${name}' already exists.`, {
@@ -185,7 +193,9 @@ export class IdentityService {
     return id;
   }
 
-  async listApiKeys(): Promise<{ id: string; name: string; createdAt: Date; roles: RoleAssignment[] }[]> {
+  async listApiKeys(): Promise<
+    { id: string; name: string; createdAt: Date; roles: RoleAssignment[]; allowedNetworks?: string[] }[]
+  > {
     const keys = await this.store.listIdentities('apiKey');
     return Promise.all(
       keys.map(async (k) => ({
@@ -193,8 +203,32 @@ export class IdentityService {
         name: k.name,
         createdAt: k.createdAt,
         roles: await this.store.rolesOf(k.id),
+        ...(k.allowedNetworks ? { allowedNetworks: k.allowedNetworks } : {}),
       })),
     );
+  }
+
+  /** An API key's network conditions by name, for the what-if API (ResourceNotFound otherwise). */
+  async networkIdentity(name: string): Promise<NetworkIdentity> {
+    const identity = await this.store.findIdentityByName(name);
+    if (identity?.kind !== 'apiKey')
+      throw new ManagementError('ResourceNotFound', `API key '${name}' was not found.`);
+    return {
+      trustedService: identity.trustedService,
+      name: identity.name,
+      ...(identity.allowedNetworks ? { allowedNetworks: this.networksOf(identity.allowedNetworks) } : {}),
+    };
+  }
+
+  private networksOf(ranges: string[]): IpMatcher {
+    const key = ranges.join(',');
+    let matcher = this.compiledNetworks.get(key);
+    if (!matcher) {
+      if (this.compiledNetworks.size > 1_000) this.compiledNetworks.clear();
+      matcher = compileIpRules(ranges);
+      this.compiledNetworks.set(key, matcher);
+    }
+    return matcher;
   }
 
   /** Deletes an API key; a user account's id is not an API key, so it is ResourceNotFound. */
@@ -295,6 +329,7 @@ export class IdentityService {
       trustedService: identity.trustedService,
       roles: await this.store.rolesOf(identity.id),
       dataPlaneRoles: (await this.auth?.dataPlaneRolesOf(identity.id)) ?? [],
+      ...(identity.allowedNetworks ? { allowedNetworks: this.networksOf(identity.allowedNetworks) } : {}),
     };
   }
 }

@@ -62,6 +62,7 @@ export class CommandContext {
       credentials,
       ...(this.deps.fetch ? { fetch: this.deps.fetch } : {}),
       userAgent: `berth-cli/${this.deps.version ?? 'dev'}`,
+      onWarning: (message) => this.warn(message),
     });
   }
 

@@ -3,6 +3,7 @@ import { registerAuditCommands } from './commands/audit.js';
 import { registerCheckHealthCommand } from './commands/check-health.js';
 import { registerCredentialCommands } from './commands/credential.js';
 import { registerGcCommands } from './commands/gc.js';
+import { registerIpSetCommands } from './commands/ip-set.js';
 import { registerLoginCommands } from './commands/login.js';
 import { registerNetworkRuleCommands } from './commands/network-rule.js';
 import { registerPrivateEndpointConnectionCommands } from './commands/private-endpoint-connection.js';
@@ -43,6 +44,7 @@ Run 'berth <command> --help' for a command's options.`,
   registerRepositoryCommands(program, deps);
   registerCredentialCommands(program, deps);
   registerNetworkRuleCommands(program, deps);
+  registerIpSetCommands(program, deps);
   registerPrivateEndpointConnectionCommands(program, deps);
   registerAuditCommands(program, deps);
   registerRoleCommands(program, deps);

@@ -9,6 +9,9 @@ import type { TableSpec } from './output.js';
 export interface IpRuleView {
   action: string;
   ipAddressOrRange: string;
+  actions?: string;
+  expiresAt?: string;
+  expired?: boolean;
 }
 
 /** A registry as `az acr show` prints it: `properties` flattened into the top level. */
@@ -31,8 +34,22 @@ export function registryView(registry: Registry): Record<string, unknown> {
 export function ipRuleView(
   rule: IpRule | { action?: string; value?: string; ipAddressOrRange?: string },
 ): IpRuleView {
-  const loose = rule as { action?: string; value?: string; ipAddressOrRange?: string };
-  return { action: loose.action ?? 'Allow', ipAddressOrRange: loose.value ?? loose.ipAddressOrRange ?? '' };
+  const loose = rule as {
+    action?: string;
+    value?: string;
+    ipAddressOrRange?: string;
+    actions?: string;
+    expiresAt?: string;
+    expired?: boolean;
+  };
+  // Berth's extra attributes appear only on rules that have them, so plain rules print as az's do.
+  return {
+    action: loose.action ?? 'Allow',
+    ipAddressOrRange: loose.value ?? loose.ipAddressOrRange ?? '',
+    ...(loose.actions !== undefined ? { actions: loose.actions } : {}),
+    ...(loose.expiresAt !== undefined ? { expiresAt: loose.expiresAt } : {}),
+    ...(loose.expired ? { expired: true } : {}),
+  };
 }
 
 /** A private endpoint connection as az prints it: `properties` flattened. */

@@ -19,6 +19,7 @@ export const MANAGEMENT_ERROR_CODES = {
   RegistryNameInUse: 409,
   Conflict: 409,
   TooManyRequests: 429,
+  PreconditionFailed: 412,
   InternalServerError: 500,
 } as const satisfies Record<string, number>;
 

@@ -64,6 +64,7 @@ const METHODS = ['GET', 'HEAD', 'PUT', 'POST', 'PATCH', 'DELETE'] as const;
 export function buildDataPlane(options: DataPlaneOptions): FastifyInstance {
   /** Which registry the request addresses, then the network guard's decision (throws DENIED). */
   const admit = async (request: FastifyRequest): Promise<void> => {
+    assertSingleHost(request);
     request.registry = options.fixedRegistry ?? options.directory.resolve(request.headers.host);
     if (options.guard) await options.guard.check(request, request.registry);
   };
@@ -125,6 +126,7 @@ export function buildDataPlane(options: DataPlaneOptions): FastifyInstance {
     if (isHealthProbe(request)) return;
     reply.header('Docker-Distribution-API-Version', 'registry/2.0');
     await admit(request);
+    options.guard?.track(request, reply);
   });
   app.setErrorHandler((error, request, reply) => sendOciError(error, request, reply));
   app.setNotFoundHandler((request, reply) =>
@@ -215,6 +217,21 @@ async function dispatch(route: V2Route, method: string, ctx: V2Context): Promise
       break;
   }
   throw new OciError('UNSUPPORTED', `${method} is not supported on this endpoint`);
+}
+
+/**
+ * HTTP/1.1 requires a 400 for a request with more than one Host (RFC 9112 §3.2); Node keeps the first
+ * silently, and two hosts could mean two registries to two readers, so such a request goes no further.
+ */
+function assertSingleHost(request: FastifyRequest): void {
+  const raw = request.raw.rawHeaders;
+  let hosts = 0;
+  for (let i = 0; i < raw.length; i += 2)
+    if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host') hosts++;
+  if (hosts > 1)
+    throw new OciError('UNSUPPORTED', 'a request must carry exactly one Host header', undefined, {
+      status: 400,
+    });
 }
 
 function pathOf(url: string): string {

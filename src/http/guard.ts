@@ -1,10 +1,12 @@
 import { PassThrough, type Readable } from 'node:stream';
-import type { FastifyRequest } from 'fastify';
+import type { ServerResponse } from 'node:http';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { DataPlaneCredentials, DataPlaneIdentity } from '../auth/credentials.js';
 import { API_KEY_PREFIX } from '../auth/identities.js';
 import { OciError } from '../errors/oci.js';
 import type { EntryPoint, NetworkAccessService } from '../management/network-access.js';
 import {
+  actionOf,
   resolveClientAddress,
   type AccessDecision,
   type ClientAddress,
@@ -24,6 +26,11 @@ declare module 'node:net' {
   interface Socket {
     /** The source address a trusted load balancer reported with the PROXY protocol. */
     proxySource?: string;
+    /**
+     * The load balancer sent PROXY UNKNOWN / LOCAL: it could not say who the client is, so whoever
+     * wrote the request's proxy headers is unknown too, and they are not believed.
+     */
+    proxySourceUnknown?: boolean;
   }
 }
 
@@ -31,6 +38,7 @@ declare module 'node:net' {
 export function clientAddressOf(request: FastifyRequest, trustedProxies: IpMatcher): ClientAddress {
   const socket = request.raw.socket;
   const peer = socket.proxySource ?? socket.remoteAddress ?? '0.0.0.0';
+  if (socket.proxySourceUnknown) return resolveClientAddress({ peer, trustedProxies });
   return resolveClientAddress({
     peer,
     forwarded: request.headers.forwarded,
@@ -60,18 +68,22 @@ function apiKeyIn(authorization: string | undefined): string | undefined {
   return undefined;
 }
 
+/** A request in progress: its response, and its body when the guard wraps one. */
 interface Flight {
   request: FastifyRequest;
-  body: PassThrough;
+  response: ServerResponse;
+  body?: PassThrough;
 }
 
 /**
  * The data plane's network guard. `check` decides every request before credentials are looked at
- * (the trusted-service bypass alone verifies a credential, and only after a denial). `guardBody`
- * wraps a streaming request body so that a rule change cuts an upload off mid-way.
+ * (the trusted-service bypass alone verifies a credential, and only after a denial). `track` follows
+ * an admitted request until its response is done and `guardBody` wraps its streaming body, so that a
+ * rule change cuts off an upload (403 DENIED) or a download (connection closed) mid-way.
  */
 export class NetworkGuard {
   private readonly flights = new Map<string, Set<Flight>>();
+  private readonly flightOf = new WeakMap<FastifyRequest, Flight>();
   private readonly unsubscribe: () => void;
 
   constructor(private readonly options: NetworkGuardOptions) {
@@ -88,6 +100,21 @@ export class NetworkGuard {
     request.clientAddress = client;
     const decision = await this.decide(request, registry, client);
     if (!decision.allowed) throw this.deny(request, registry, client, decision, false);
+    if (decision.wouldDeny) this.record(request, registry, client, decision.wouldDeny.reason, true);
+  }
+
+  /** Follows an admitted request until its response is done, so a rule change can cut it off. */
+  track(request: FastifyRequest, reply: FastifyReply): void {
+    const registry = request.registry;
+    const flights = this.flights.get(registry) ?? new Set<Flight>();
+    this.flights.set(registry, flights);
+    const flight: Flight = { request, response: reply.raw };
+    flights.add(flight);
+    this.flightOf.set(request, flight);
+    reply.raw.once('close', () => {
+      flights.delete(flight);
+      if (flights.size === 0 && this.flights.get(registry) === flights) this.flights.delete(registry);
+    });
   }
 
   /** The request body, which a later rule change can cut off with `DENIED`. */
@@ -95,17 +122,8 @@ export class NetworkGuard {
     const body = new PassThrough({ highWaterMark: 1024 * 1024 });
     request.raw.on('error', (error) => body.destroy(error));
     request.raw.pipe(body);
-    const flights = this.flights.get(request.registry) ?? new Set<Flight>();
-    this.flights.set(request.registry, flights);
-    const flight = { request, body };
-    flights.add(flight);
-    const done = () => {
-      flights.delete(flight);
-      if (flights.size === 0 && this.flights.get(request.registry) === flights)
-        this.flights.delete(request.registry);
-    };
-    body.once('close', done);
-    request.raw.once('close', done);
+    const flight = this.flightOf.get(request);
+    if (flight) flight.body = body;
     return body;
   }
 
@@ -114,12 +132,18 @@ export class NetworkGuard {
     if (!flights) return;
     for (const flight of [...flights]) {
       const client = flight.request.clientAddress;
-      if (!client) continue;
+      if (!client || flight.response.writableFinished) continue;
       const decision = await this.decide(flight.request, registry, client);
-      if (!decision.allowed) {
+      if (decision.allowed) continue;
+      const denied = this.deny(flight.request, registry, client, decision, true);
+      if (flight.body && !flight.body.readableEnded && !flight.body.destroyed) {
         flight.request.raw.unpipe(flight.body);
         // The rest of the body will never be read, so the connection cannot be reused.
-        flight.body.destroy(this.deny(flight.request, registry, client, decision, true));
+        flight.body.destroy(denied);
+      } else {
+        // A response under way (a download) cannot turn into a 403 any more: end the connection, so
+        // the client gets no byte more than it had when its address lost access.
+        flight.response.destroy();
       }
     }
   }
@@ -129,7 +153,14 @@ export class NetworkGuard {
     registry: string,
     client: ClientAddress,
   ): Promise<AccessDecision> {
-    const decision = await this.options.access.decide(registry, this.options.entry, client);
+    const action = actionOf(request.method);
+    const decision = await this.options.access.decide(
+      registry,
+      this.options.entry,
+      client,
+      undefined,
+      action,
+    );
     if (decision.allowed || decision.reason === 'privateEndpointNotApproved') return decision;
     // The one exception to "network first": a trusted service's credential may bypass the public rules.
     // It is looked at only when it could change the answer (bypass on) and only if it is an API key, the
@@ -137,12 +168,29 @@ export class NetworkGuard {
     // network test them (a verified secret is cached, so a right guess answers faster) and cost a scrypt
     // per refused request. The key must be marked trusted and hold a role on this registry; the request
     // is then authorized with that identity alone, so it gets only the actions its role grants.
-    const bypassed = await this.options.access.decide(registry, this.options.entry, client, {
-      trustedService: true,
-    });
+    const bypassed = await this.options.access.decide(
+      registry,
+      this.options.entry,
+      client,
+      { trustedService: true },
+      action,
+    );
     if (!bypassed.allowed) return decision;
     const identity = await this.trustedIdentity(request, registry, client);
     if (!identity) return decision;
+    if (identity.allowedNetworks) {
+      // The key's own ranges apply too: a trusted key used off its network bypasses nothing.
+      const limited = await this.options.access.decide(
+        registry,
+        this.options.entry,
+        client,
+        { trustedService: true, allowedNetworks: identity.allowedNetworks, name: identity.ref.name },
+        action,
+      );
+      if (!limited.allowed) return decision;
+      request.bypassIdentity = identity;
+      return limited;
+    }
     request.bypassIdentity = identity;
     return bypassed;
   }
@@ -158,6 +206,28 @@ export class NetworkGuard {
     return identity?.trustedService ? identity : undefined;
   }
 
+  /** Counts a denial (or, in report-only mode, a would-be denial) in the denial log. */
+  private record(
+    request: FastifyRequest,
+    registry: string,
+    client: ClientAddress,
+    reason: string,
+    reportOnly: boolean,
+  ): void {
+    const entry =
+      this.options.entry.kind === 'public' ? 'public' : `private:${this.options.entry.connectionName}`;
+    this.options.access.recordDenial({
+      registry,
+      time: new Date(),
+      clientIp: client.text,
+      method: request.method,
+      path: request.url.split('?')[0]!.slice(0, 512),
+      reason,
+      entry,
+      ...(reportOnly ? { reportOnly: true } : {}),
+    });
+  }
+
   private deny(
     request: FastifyRequest,
     registry: string,
@@ -165,23 +235,8 @@ export class NetworkGuard {
     decision: Extract<AccessDecision, { allowed: false }>,
     closeConnection: boolean,
   ): OciError {
-    const entry =
-      this.options.entry.kind === 'public' ? 'public' : `private:${this.options.entry.connectionName}`;
-    const path = request.url.split('?')[0]!.slice(0, 512);
     request.networkDenial = decision.reason;
-    this.options.access.recordDenial({
-      registry,
-      time: new Date(),
-      clientIp: client.text,
-      method: request.method,
-      path,
-      reason: decision.reason,
-      entry,
-    });
-    request.log.info(
-      { registry, clientIp: client.text, reason: decision.reason, path },
-      'network access denied',
-    );
+    this.record(request, registry, client, decision.reason, false);
     return new OciError(
       'DENIED',
       decision.message,

@@ -1,22 +1,21 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import type { IdentityService, Principal } from '../auth/identities.js';
-import type { SignInLog } from '../auth/sign-in-log.js';
-import type { TokenService } from '../auth/tokens.js';
-import type { RegistryTokens } from '../management/tokens.js';
+import type { Principal } from '../auth/identities.js';
 import { PortalSessions } from '../auth/sessions.js';
 import { ManagementError } from '../errors/management.js';
 import { closeIdleConnectionsWhileClosing } from './graceful-close.js';
-import type { NetworkAccessService } from '../management/network-access.js';
-import type { PrivateEndpointManager } from '../management/private-endpoints.js';
-import type { RegistryManager } from '../management/registries.js';
-import type { IpMatcher } from '../network/index.js';
-import type { DenialAuditStore, MetadataStore, RoleName } from '../store/types.js';
+import { clientAddressOf } from './guard.js';
+import { IpRuleOperations } from '../management/ip-rules.js';
+import { IpSetManager } from '../management/ip-sets.js';
+import type { WebhookService } from '../management/webhooks.js';
+import type { RoleName } from '../store/types.js';
+import type { ManagementContext } from './management/context.js';
 import { registerGcRoutes, type GcRouteDeps } from './management/gc.js';
 import { registerIdentityRoutes } from './management/identities.js';
-import { registerWebhookRoutes } from './management/webhooks.js';
-import type { WebhookService } from '../management/webhooks.js';
+import { registerIpRuleRoutes } from './management/ip-rules.js';
+import { registerIpSetRoutes } from './management/ip-sets.js';
 import { registerManifestRoutes } from './management/manifests.js';
+import { registerWebhookRoutes } from './management/webhooks.js';
 import { registerNetworkRoutes } from './management/network.js';
 import { buildOpenApi, type RouteDoc } from './management/openapi.js';
 import { registerRegistryRoutes } from './management/registries.js';
@@ -26,42 +25,11 @@ import { registerTokenRoutes } from './management/tokens.js';
 import { authenticateRequest, isPortalRequest, registerSessionRoutes } from './management/sessions.js';
 import { registerPortal } from './portal-static.js';
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    principal: Principal;
-  }
-}
-
-/** What the management API's route modules need. */
-export interface ManagementContext {
-  registries: RegistryManager;
-  privateEndpoints: PrivateEndpointManager;
-  access: NetworkAccessService;
-  identities: IdentityService;
-  meta: MetadataStore;
-  audit: DenialAuditStore;
-  trustedProxies: IpMatcher;
-  /** Public data-plane URLs, for `show-endpoints`. */
-  dataEndpoints: string[];
-  /** The registry reached by hosts that name none. */
-  defaultRegistry: string;
-  /** Scope maps and repository-scoped tokens. */
-  tokens: RegistryTokens;
-  /** Signs the short-lived login tokens `berth registry login` uses. */
-  tokenService: TokenService;
-  signIns: SignInLog;
-  /** Registers a documented route (validated by its schemas, listed in the OpenAPI document). */
-  route: (doc: RouteDoc) => void;
-  /**
-   * Checks the caller's role on a registry, then resolves it: the role comes first, so a caller
-   * without one learns nothing (403), not even whether the registry exists (404).
-   */
-  registryFor: (principal: Principal, name: string, role: RoleName) => Promise<string>;
-  /** The portal's sign-in sessions. */
-  sessions: PortalSessions;
-}
-
-export type ManagementDeps = Omit<ManagementContext, 'route' | 'registryFor' | 'sessions'> & {
+/** What the composition root hands the management API. */
+export type ManagementDeps = Omit<
+  ManagementContext,
+  'route' | 'registryFor' | 'ipRules' | 'ipSets' | 'sessions'
+> & {
   logger: Logger;
   /** Garbage collection and retention; their routes are absent without it. */
   operations?: GcRouteDeps;
@@ -112,6 +80,17 @@ export function buildManagementApi(deps: ManagementDeps): FastifyInstance {
     // Signing in is how a caller gets credentials; it checks the ones in its body itself.
     if (path === '/api/sessions' && request.method === 'POST') return;
     request.principal = await authenticateRequest(request, deps.identities, sessions, deps.trustedProxies);
+    // A key limited to some networks is useless outside them, on this API as on the data plane.
+    const allowed = request.principal.allowedNetworks;
+    if (allowed) {
+      const client = clientAddressOf(request, deps.trustedProxies);
+      if (!allowed.matches(client)) {
+        throw new ManagementError(
+          'NetworkAccessDenied',
+          `The API key '${request.principal.name}' may not be used from ${client.text}; it is limited to other networks.`,
+        );
+      }
+    }
   });
   app.setErrorHandler((error, request, reply) => sendManagementError(error, request, reply));
   app.setNotFoundHandler((request, reply) =>
@@ -130,12 +109,21 @@ export function buildManagementApi(deps: ManagementDeps): FastifyInstance {
     deps.identities.authorize(principal, name.toLowerCase(), role);
     return (await deps.registries.get(name)).name;
   };
-  const ctx: ManagementContext = { ...deps, route, registryFor, sessions };
+  const ctx: ManagementContext = {
+    ...deps,
+    route,
+    registryFor,
+    sessions,
+    ipRules: new IpRuleOperations(deps.registries),
+    ipSets: new IpSetManager(deps.access.store, deps.meta, deps.access),
+  };
   registerSessionRoutes(ctx);
   registerRegistryRoutes(ctx);
   registerRepositoryRoutes(ctx);
   registerManifestRoutes(ctx);
   registerNetworkRoutes(ctx);
+  registerIpRuleRoutes(ctx);
+  registerIpSetRoutes(ctx);
   registerIdentityRoutes(ctx);
   registerSignInRoutes(ctx);
   registerTokenRoutes(ctx);

@@ -4,7 +4,7 @@ import { catalogPatterns, grant } from '../auth/permissions.js';
 import { parseScopes } from '../auth/scope.js';
 import type { TokenService } from '../auth/tokens.js';
 import { OciError } from '../errors/oci.js';
-import { bearerChallenge, decodeBasic } from './v2/auth.js';
+import { assertIdentityNetwork, bearerChallenge, decodeBasic } from './v2/auth.js';
 
 const MAX_FORM_BYTES = 64 * 1024;
 
@@ -27,6 +27,7 @@ export function registerTokenRoutes(
   ) => {
     const settings = await credentials.settings(request.registry);
     if (!settings) throw new OciError('UNAUTHORIZED', 'no such registry');
+    assertIdentityNetwork(request, identity);
     const asked = parseScopes(scopes);
     const access = grant(identity.permissions, asked);
     const catalog = access.some((a) => a.type === 'registry' && a.actions.includes('*'))

@@ -38,6 +38,7 @@ export function proxyProtocolServerFactory(trustedProxies: IpMatcher, https?: { 
         .then(
           (source) => {
             if (source !== undefined) socket.proxySource = source;
+            else socket.proxySourceUnknown = true;
             for (const listener of original) listener.call(server, socket);
           },
           () => socket.destroy(),

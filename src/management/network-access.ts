@@ -1,14 +1,19 @@
 import type { Logger } from 'pino';
 import {
+  compileIpRules,
   compileNetworkPolicy,
   decideAccess,
   parseClientAddress,
   type AccessDecision,
   type ClientAddress,
+  type NetworkAction,
+  type NetworkIdentity,
   type PrivateEndpointConnectionState,
   type RegistryNetworkPolicy,
+  type RuleInfo,
 } from '../network/index.js';
-import type { DenialAuditStore, DenialRecord, MetadataStore } from '../store/types.js';
+import type { DenialAuditStore, DenialRecord, IpSetStore, MetadataStore } from '../store/types.js';
+import { DenialLog, type DenialLogOptions } from './denial-log.js';
 import { settingsOf } from './registry-model.js';
 
 /** How a request reached a registry: the public listeners, or one private endpoint's listener. */
@@ -19,9 +24,8 @@ interface CompiledRegistry {
   connections: Map<string, PrivateEndpointConnectionState>;
 }
 
-/** Pending denial records are written in batches; past this many the newest are counted, not kept. */
-const MAX_PENDING_DENIALS = 10_000;
-const FLUSH_INTERVAL_MS = 1_000;
+/** setTimeout's ceiling (~24.8 days); a later expiry is re-armed when this one fires. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * The network guard's state: each registry's rules compiled once into a matcher, dropped the moment
@@ -29,34 +33,50 @@ const FLUSH_INTERVAL_MS = 1_000;
  */
 export class NetworkAccessService {
   private readonly compiled = new Map<string, CompiledRegistry>();
+  /** The last policy compiled per registry, kept across changes so appended rules compile alone. */
+  private readonly lastPolicy = new Map<string, RegistryNetworkPolicy>();
+  /** One timer per registry, at its next rule expiry. */
+  private readonly expiryTimers = new Map<string, NodeJS.Timeout>();
   /** Bumped on every change of a registry, so a load that raced a change does not cache old rules. */
   private readonly generations = new Map<string, number>();
   private readonly listeners = new Set<(registry: string) => void>();
-  private pending: DenialRecord[] = [];
-  private dropped = 0;
   private unsubscribe: (() => void) | undefined;
-  private flushTimer: NodeJS.Timeout | undefined;
+  /** The denial log (aggregated counts, bounded), exposed for maintenance and tests. */
+  readonly denials: DenialLog;
 
   constructor(
     private readonly meta: MetadataStore,
-    private readonly audit: DenialAuditStore,
-    private readonly log: Logger,
-  ) {}
+    /** The denial log's store, which also holds the named IP sets rules refer to. */
+    readonly store: DenialAuditStore & IpSetStore,
+    log: Logger,
+    denialLog?: DenialLogOptions,
+  ) {
+    this.denials = new DenialLog(store, log, denialLog);
+  }
+
+  /** An IP set changed: every registry is compiled again (those naming it change at once). */
+  ipSetChanged(): void {
+    for (const registry of new Set([...this.compiled.keys(), ...this.lastPolicy.keys()]))
+      this.invalidate(registry);
+  }
 
   start(): void {
-    this.unsubscribe = this.meta.onChange((event) => {
-      this.compiled.delete(event.registry);
-      this.generations.set(event.registry, (this.generations.get(event.registry) ?? 0) + 1);
-      for (const listener of this.listeners) listener(event.registry);
-    });
-    this.flushTimer = setInterval(() => void this.flush(), FLUSH_INTERVAL_MS);
-    this.flushTimer.unref();
+    this.unsubscribe = this.meta.onChange((event) => this.invalidate(event.registry));
+    this.denials.start();
   }
 
   async stop(): Promise<void> {
     this.unsubscribe?.();
-    clearInterval(this.flushTimer);
-    await this.flush();
+    for (const timer of this.expiryTimers.values()) clearTimeout(timer);
+    this.expiryTimers.clear();
+    await this.denials.stop();
+  }
+
+  /** Drops a registry's compiled policy and tells listeners (the guard re-checks requests in flight). */
+  private invalidate(registry: string): void {
+    this.compiled.delete(registry);
+    this.generations.set(registry, (this.generations.get(registry) ?? 0) + 1);
+    for (const listener of this.listeners) listener(registry);
   }
 
   /** Calls `listener` whenever a registry's settings change (to re-check requests in flight). */
@@ -70,9 +90,12 @@ export class NetworkAccessService {
     registry: string,
     entry: EntryPoint,
     client: ClientAddress,
-    identity?: { trustedService: boolean },
+    identity?: NetworkIdentity,
+    action: NetworkAction = 'pull',
   ): Promise<AccessDecision> {
-    const compiled = this.compiled.get(registry) ?? (await this.load(registry));
+    let compiled = this.compiled.get(registry);
+    // A rule stops matching at its instant even if its timer has not fired yet (one comparison).
+    if (!compiled || Date.now() >= compiled.policy.validUntil) compiled = await this.load(registry);
     if (entry.kind === 'private') {
       const state = compiled.connections.get(entry.connectionName) ?? 'Disconnected';
       return decideAccess(
@@ -80,57 +103,87 @@ export class NetworkAccessService {
         { kind: 'private', connectionName: entry.connectionName, connectionState: state },
         client,
         identity,
+        action,
       );
     }
-    return decideAccess(compiled.policy, entry, client, identity);
+    return decideAccess(compiled.policy, entry, client, identity, action);
   }
 
-  /** `checkNetworkAccess`: how a public request from `ip` would be decided. */
-  async check(registry: string, ip: string): Promise<(AccessDecision & { ip: string }) | undefined> {
+  /** `checkNetworkAccess`: how a public request from `ip` would be decided, and the expired rules. */
+  async check(
+    registry: string,
+    ip: string,
+    action: NetworkAction = 'pull',
+    identity?: NetworkIdentity,
+  ): Promise<(AccessDecision & { ip: string; expiredRules: RuleInfo[] }) | undefined> {
     const client = parseClientAddress(ip);
     if (!client) return undefined;
-    return { ip: client.text, ...(await this.decide(registry, { kind: 'public' }, client)) };
+    const decision = await this.decide(registry, { kind: 'public' }, client, identity, action);
+    const policy = this.compiled.get(registry)?.policy;
+    // Expired rules that would have matched are named, so "why am I refused now?" has an answer.
+    const expiredRules = (policy?.expired ?? []).filter((rule) =>
+      compileIpRules([rule.value]).matches(client),
+    );
+    return { ip: client.text, ...decision, expiredRules };
   }
 
-  /** Queues a denial for the log. */
+  /** Counts a denial in the denial log. */
   recordDenial(record: DenialRecord): void {
-    if (this.pending.length >= MAX_PENDING_DENIALS) {
-      this.dropped++;
-      return;
-    }
-    this.pending.push(record);
+    this.denials.record(record);
   }
 
-  /** Writes queued denials now (also used by tests and queries, so reads see every denial). */
-  async flush(): Promise<void> {
-    if (this.pending.length === 0) return;
-    const batch = this.pending;
-    this.pending = [];
-    try {
-      await this.audit.appendDenials(batch);
-    } catch (err) {
-      this.log.error({ err, count: batch.length }, 'denial log write failed');
-    }
-    if (this.dropped > 0) {
-      this.log.warn({ dropped: this.dropped }, 'denial log overflow: records dropped');
-      this.dropped = 0;
-    }
+  /** Writes pending denial counts now (queries call it, so reads see every denial). */
+  flush(): Promise<void> {
+    return this.denials.flush();
   }
 
   private async load(registry: string): Promise<CompiledRegistry> {
     const generation = this.generations.get(registry) ?? 0;
     const record = await this.meta.getRegistry(registry);
     const settings = record ? settingsOf(record) : undefined;
+    const previous = this.lastPolicy.get(registry);
+    const ipSets = new Map<string, readonly string[]>();
+    for (const rule of settings?.networkRuleSet.ipRules ?? []) {
+      if (rule.ipSet !== undefined && !ipSets.has(rule.ipSet))
+        ipSets.set(rule.ipSet, (await this.store.getIpSet(rule.ipSet))?.ranges ?? []);
+    }
     const compiled: CompiledRegistry = {
-      policy: compileNetworkPolicy({
-        publicNetworkAccess: settings?.publicNetworkAccess ?? 'Enabled',
-        defaultAction: settings?.networkRuleSet.defaultAction ?? 'Allow',
-        ipRules: settings?.networkRuleSet.ipRules ?? [],
-        networkRuleBypassOptions: settings?.networkRuleBypassOptions ?? 'None',
-      }),
+      policy: compileNetworkPolicy(
+        {
+          publicNetworkAccess: settings?.publicNetworkAccess ?? 'Enabled',
+          defaultAction: settings?.networkRuleSet.defaultAction ?? 'Allow',
+          ipRules: settings?.networkRuleSet.ipRules ?? [],
+          networkRuleBypassOptions: settings?.networkRuleBypassOptions ?? 'None',
+          enforcement: settings?.networkRuleSet.enforcement ?? 'Enforced',
+        },
+        { ...(previous ? { previous } : {}), ipSets },
+      ),
       connections: new Map((settings?.privateEndpointConnections ?? []).map((pe) => [pe.name, pe.status])),
     };
-    if (record && (this.generations.get(registry) ?? 0) === generation) this.compiled.set(registry, compiled);
+    if (record && (this.generations.get(registry) ?? 0) === generation) {
+      this.compiled.set(registry, compiled);
+      this.lastPolicy.set(registry, compiled.policy);
+      this.scheduleExpiry(registry, compiled.policy.validUntil);
+    }
+    if (!record) this.lastPolicy.delete(registry);
     return compiled;
+  }
+
+  /** At the registry's next rule expiry, its policy is dropped and requests in flight re-checked. */
+  private scheduleExpiry(registry: string, at: number): void {
+    clearTimeout(this.expiryTimers.get(registry));
+    this.expiryTimers.delete(registry);
+    if (at === Infinity) return;
+    const wait = Math.max(0, at - Date.now());
+    const timer = setTimeout(
+      () => {
+        this.expiryTimers.delete(registry);
+        if (wait >= MAX_TIMER_MS) void this.load(registry);
+        else this.invalidate(registry);
+      },
+      Math.min(wait, MAX_TIMER_MS),
+    );
+    timer.unref();
+    this.expiryTimers.set(registry, timer);
   }
 }

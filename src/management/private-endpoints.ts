@@ -1,6 +1,10 @@
 import { ManagementError } from '../errors/management.js';
 import { parseClientAddress, type PrivateEndpointConnectionState } from '../network/index.js';
-import { toPrivateEndpointResource, type StoredPrivateEndpoint } from './registry-model.js';
+import {
+  toPrivateEndpointResource,
+  type RegistrySettings,
+  type StoredPrivateEndpoint,
+} from './registry-model.js';
 import type { RegistryManager } from './registries.js';
 import { NETWORK_RULES_PREMIUM_ONLY } from './skus.js';
 
@@ -41,23 +45,23 @@ export class PrivateEndpointManager {
   async put(registry: string, name: string, body: PrivateEndpointBody) {
     const { record, settings } = await this.registries.settings(registry);
     const state = body.properties?.privateLinkServiceConnectionState;
-    const existing = settings.privateEndpointConnections.find((pe) => pe.name === name);
-    if (existing) {
-      const address = body.properties?.privateEndpoint?.address;
-      // Compared canonically: a client may PUT back the address as it first wrote it.
-      if (address !== undefined && canonicalAddress(address) !== existing.address) {
-        throw new ManagementError(
-          'InvalidParameter',
-          'The address of a private endpoint connection cannot change; delete and re-create it.',
-          {
-            target: 'properties.privateEndpoint.address',
-          },
-        );
-      }
-      if (state?.status !== undefined) existing.status = state.status;
-      if (state?.description !== undefined) existing.description = state.description;
-      await this.registries.save(record, settings);
-      return { resource: toPrivateEndpointResource(record.name, existing), created: false };
+    if (settings.privateEndpointConnections.some((pe) => pe.name === name)) {
+      const result = await this.registries.mutate(record.name, (current) => {
+        const existing = find(current.privateEndpointConnections, name);
+        const address = body.properties?.privateEndpoint?.address;
+        // Compared canonically: a client may PUT back the address as it first wrote it.
+        if (address !== undefined && canonicalAddress(address) !== existing.address) {
+          throw new ManagementError(
+            'InvalidParameter',
+            'The address of a private endpoint connection cannot change; delete and re-create it.',
+            { target: 'properties.privateEndpoint.address' },
+          );
+        }
+        if (state?.status !== undefined) existing.status = state.status;
+        if (state?.description !== undefined) existing.description = state.description;
+        return { settings: current, warnings: [], outcome: existing };
+      });
+      return { resource: toPrivateEndpointResource(record.name, result.outcome), created: false };
     }
 
     if (!CONNECTION_NAME_RE.test(name)) {
@@ -67,15 +71,7 @@ export class PrivateEndpointManager {
         { target: 'name' },
       );
     }
-    const plan = this.registries.planFor(settings);
-    if (!plan.networkRules)
-      throw new ManagementError('SkuNotSupported', NETWORK_RULES_PREMIUM_ONLY, { target: 'sku.name' });
-    if (settings.privateEndpointConnections.length >= plan.maxPrivateEndpoints) {
-      throw new ManagementError(
-        'InvalidParameter',
-        `A registry in the ${settings.sku} SKU can have at most ${plan.maxPrivateEndpoints} private endpoint connections.`,
-      );
-    }
+    this.checkRoomFor(settings);
     const address = body.properties?.privateEndpoint?.address;
     if (address === undefined) {
       throw new ManagementError(
@@ -110,9 +106,15 @@ export class PrivateEndpointManager {
       status: state?.status ?? 'Pending',
       description: state?.description ?? '',
     };
-    settings.privateEndpointConnections.push(pe);
     try {
-      await this.registries.save(record, settings);
+      await this.registries.mutate(record.name, (current) => {
+        // Re-checked on the settings being written: a concurrent create may have taken the name or room.
+        if (current.privateEndpointConnections.some((c) => c.name === name))
+          throw new ManagementError('Conflict', `Private endpoint connection '${name}' was just created.`);
+        this.checkRoomFor(current);
+        current.privateEndpointConnections.push(pe);
+        return { settings: current, warnings: [], outcome: undefined };
+      });
     } catch (error) {
       await this.listeners.close(record.name, name);
       throw error;
@@ -122,13 +124,26 @@ export class PrivateEndpointManager {
 
   /** Deletes a connection and closes its listener. */
   async delete(registry: string, name: string): Promise<void> {
-    const { record, settings } = await this.registries.settings(registry);
-    find(settings.privateEndpointConnections, name);
-    settings.privateEndpointConnections = settings.privateEndpointConnections.filter(
-      (pe) => pe.name !== name,
-    );
-    await this.registries.save(record, settings);
-    await this.listeners.close(record.name, name);
+    const result = await this.registries.mutate(registry, (current, stored) => {
+      find(current.privateEndpointConnections, name);
+      current.privateEndpointConnections = current.privateEndpointConnections.filter(
+        (pe) => pe.name !== name,
+      );
+      return { settings: current, warnings: [], outcome: stored.name };
+    });
+    await this.listeners.close(result.outcome, name);
+  }
+
+  private checkRoomFor(settings: RegistrySettings): void {
+    const plan = this.registries.planFor(settings);
+    if (!plan.networkRules)
+      throw new ManagementError('SkuNotSupported', NETWORK_RULES_PREMIUM_ONLY, { target: 'sku.name' });
+    if (settings.privateEndpointConnections.length >= plan.maxPrivateEndpoints) {
+      throw new ManagementError(
+        'InvalidParameter',
+        `A registry in the ${settings.sku} SKU can have at most ${plan.maxPrivateEndpoints} private endpoint connections.`,
+      );
+    }
   }
 
   private async allAddresses(): Promise<string[]> {

@@ -1,7 +1,6 @@
 import { generateSecret } from '../auth/passwords.js';
 import { SecretBox } from '../auth/secret-box.js';
 import { ManagementError } from '../errors/management.js';
-import { InvalidIpRuleError, normalizeIpRules } from '../network/index.js';
 import type {
   BlobStore,
   DenialAuditStore,
@@ -16,7 +15,11 @@ import {
   type RegistryResource,
   type RegistrySettings,
 } from './registry-model.js';
+import { matchesIfMatch, versionEtag } from './etags.js';
+import { normaliseRules, type IpRuleBody } from './ip-rule-model.js';
 import { NETWORK_RULES_PREMIUM_ONLY, planOf, type SkuName, type SkuPlans } from './skus.js';
+
+export type { IpRuleBody } from './ip-rule-model.js';
 
 /** The settable part of a registry body (read-only properties are accepted and ignored, as ARM does). */
 export interface RegistryBody {
@@ -25,7 +28,11 @@ export interface RegistryBody {
     adminUserEnabled?: boolean;
     anonymousPullEnabled?: boolean;
     publicNetworkAccess?: 'Enabled' | 'Disabled';
-    networkRuleSet?: { defaultAction?: 'Allow' | 'Deny'; ipRules?: { action?: 'Allow'; value: string }[] };
+    networkRuleSet?: {
+      defaultAction?: 'Allow' | 'Deny';
+      ipRules?: IpRuleBody[];
+      enforcement?: 'Enforced' | 'ReportOnly';
+    };
     networkRuleBypassOptions?: 'AzureServices' | 'None';
   };
 }
@@ -36,7 +43,38 @@ export interface RegistryResult {
   warnings: string[];
 }
 
+/** What a write is conditional on: the `If-Match` header as sent (`*`, or one or more ETags). */
+export interface WriteCondition {
+  ifMatch?: string | undefined;
+}
+
+/** A settings change computed from the current settings; `settings` is a private copy to change. */
+export type SettingsChange<T> = (
+  settings: RegistrySettings,
+  record: RegistryRecord,
+) => { settings: RegistrySettings; warnings: string[]; outcome: T; unchanged?: boolean };
+
+/** Stored registry plus what a write told the caller. */
+export interface Mutation<T> extends RegistryResult {
+  etag: string;
+  outcome: T;
+}
+
 const NAME_RE = /^[a-zA-Z0-9]{5,50}$/;
+/** Compare-and-swap retries; each round at least one writer wins, so this bounds contention, not time. */
+const MAX_WRITE_ATTEMPTS = 200;
+
+/** The registry resource's ETag: changes with every stored change, and across delete + re-create. */
+export function etagOf(record: RegistryRecord): string {
+  return versionEtag(record.createdAt, record.version ?? 1);
+}
+
+function preconditionFailed(name: string): ManagementError {
+  return new ManagementError(
+    'PreconditionFailed',
+    `The registry '${name}' has changed since it was read (If-Match did not match its ETag); read it again and retry.`,
+  );
+}
 
 /** Registries as resources: validation, SKU rules, ARM PUT/PATCH semantics, deletion of content. */
 export class RegistryManager {
@@ -63,6 +101,56 @@ export class RegistryManager {
     return this.resourceOf(await this.record(name));
   }
 
+  /** The resource and its ETag. */
+  async getWithEtag(name: string): Promise<{ resource: RegistryResource; etag: string }> {
+    const record = await this.record(name);
+    return { resource: this.resourceOf(record), etag: etagOf(record) };
+  }
+
+  /**
+   * Applies `change` to the registry's current settings and stores the result with a compare-and-swap
+   * on the record version, re-reading and re-applying when another writer got there first, so no
+   * update is lost. With `If-Match`, a record that moved on is a 412 instead.
+   */
+  async mutate<T>(
+    name: string,
+    change: SettingsChange<T>,
+    condition: WriteCondition = {},
+  ): Promise<Mutation<T>> {
+    for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
+      const record = await this.record(name);
+      if (condition.ifMatch !== undefined && !matchesIfMatch(condition.ifMatch, etagOf(record)))
+        throw preconditionFailed(record.name);
+      const result = change(structuredClone(settingsOf(record)), record);
+      // A no-op (e.g. adding a rule that is there) writes nothing, so the ETag stays what it was.
+      if (result.unchanged)
+        return {
+          resource: this.resourceOf(record),
+          etag: etagOf(record),
+          warnings: result.warnings,
+          outcome: result.outcome,
+        };
+      const version = record.version ?? 1;
+      if (await this.meta.updateRegistry(record.name, { ...result.settings }, version)) {
+        const stored: RegistryRecord = {
+          ...record,
+          properties: { ...result.settings },
+          version: version + 1,
+        };
+        return {
+          resource: this.resourceOf(stored),
+          etag: etagOf(stored),
+          warnings: result.warnings,
+          outcome: result.outcome,
+        };
+      }
+    }
+    throw new ManagementError(
+      'Conflict',
+      `The registry '${name}' is being changed by too many writers at once; retry.`,
+    );
+  }
+
   /** The stored record and its settings; ResourceNotFound when absent. */
   async settings(name: string): Promise<{ record: RegistryRecord; settings: RegistrySettings }> {
     const record = await this.record(name);
@@ -70,65 +158,94 @@ export class RegistryManager {
   }
 
   /** PUT: creates the registry, or replaces its settable properties. */
-  async put(name: string, body: RegistryBody): Promise<RegistryResult & { created: boolean }> {
+  async put(
+    name: string,
+    body: RegistryBody,
+    condition: WriteCondition = {},
+  ): Promise<RegistryResult & { created: boolean; etag: string }> {
     const key = validateName(name);
-    const existing = await this.meta.getRegistry(key);
     if (!body.sku)
       throw new ManagementError('InvalidRequestContent', "The 'sku' property is required.", {
         target: 'sku',
       });
-    if (existing) {
-      const current = settingsOf(existing);
-      const fresh = defaultSettings(key, body.sku.name);
-      const base: RegistrySettings = {
-        ...fresh,
-        credentials: current.credentials,
-        privateEndpointConnections: current.privateEndpointConnections,
-      };
-      const result = this.apply(base, body, current);
-      if (result.settings.adminUserEnabled && result.settings.credentials.passwords.length === 0) {
-        result.settings.credentials = this.newCredentials(key);
-      }
-      await this.meta.updateRegistry(key, { ...result.settings });
-      return {
-        resource: this.resourceOf({ ...existing, properties: { ...result.settings } }),
-        warnings: result.warnings,
-        created: false,
-      };
+    const sku = body.sku.name;
+    if (await this.meta.getRegistry(key)) {
+      const result = await this.mutate(
+        key,
+        (current) => {
+          // A full PUT to a SKU without network features must not drop them silently: it is refused
+          // exactly when the same body as a PATCH would be.
+          if (current.sku !== sku) this.apply(structuredClone(current), body, current);
+          const base: RegistrySettings = {
+            ...defaultSettings(key, sku),
+            credentials: current.credentials,
+            privateEndpointConnections: current.privateEndpointConnections,
+          };
+          const applied = this.apply(base, body, current);
+          if (applied.settings.adminUserEnabled && applied.settings.credentials.passwords.length === 0) {
+            applied.settings.credentials = this.newCredentials(key);
+          }
+          return { ...applied, outcome: undefined };
+        },
+        condition,
+      );
+      return { ...result, created: false };
     }
-    const result = this.apply(defaultSettings(key, body.sku.name), body, undefined);
+    // If-Match names a current representation; there is none (RFC 9110 §13.1.1).
+    if (condition.ifMatch !== undefined) throw preconditionFailed(key);
+    const result = this.apply(defaultSettings(key, sku), body, undefined);
     if (result.settings.adminUserEnabled) result.settings.credentials = this.newCredentials(key);
-    const record: RegistryRecord = { name: key, createdAt: new Date(), properties: { ...result.settings } };
+    const record: RegistryRecord = {
+      name: key,
+      createdAt: new Date(),
+      properties: { ...result.settings },
+      version: 1,
+    };
     if (!(await this.meta.createRegistry(record))) {
       throw new ManagementError('RegistryNameInUse', `The registry name '${name}' is already in use.`, {
         target: 'name',
       });
     }
-    return { resource: this.resourceOf(record), warnings: result.warnings, created: true };
-  }
-
-  /** PATCH: merges the given properties into the registry. */
-  async patch(name: string, body: RegistryBody): Promise<RegistryResult> {
-    const record = await this.record(name);
-    const current = settingsOf(record);
-    const result = this.apply(structuredClone(current), body, current);
-    if (result.settings.adminUserEnabled && result.settings.credentials.passwords.length === 0) {
-      result.settings.credentials = this.newCredentials(record.name);
-    }
-    await this.meta.updateRegistry(record.name, { ...result.settings });
     return {
-      resource: this.resourceOf({ ...record, properties: { ...result.settings } }),
+      resource: this.resourceOf(record),
+      etag: etagOf(record),
       warnings: result.warnings,
+      created: true,
     };
   }
 
+  /** PATCH: merges the given properties into the registry. */
+  async patch(
+    name: string,
+    body: RegistryBody,
+    condition: WriteCondition = {},
+  ): Promise<Mutation<undefined>> {
+    return this.mutate(
+      name,
+      (current, record) => {
+        const result = this.apply(current, body, settingsOf(record));
+        if (result.settings.adminUserEnabled && result.settings.credentials.passwords.length === 0) {
+          result.settings.credentials = this.newCredentials(record.name);
+        }
+        return { ...result, outcome: undefined };
+      },
+      condition,
+    );
+  }
+
   /** Deletes a registry with all of its content. */
-  async delete(name: string): Promise<void> {
+  async delete(name: string, condition: WriteCondition = {}): Promise<void> {
     const record = await this.record(name);
     if (record.name === this.defaultRegistry) {
       throw new ManagementError('Conflict', `The default registry '${record.name}' cannot be deleted.`);
     }
-    await this.meta.deleteRegistry(record.name);
+    if (condition.ifMatch !== undefined) {
+      if (!matchesIfMatch(condition.ifMatch, etagOf(record))) throw preconditionFailed(record.name);
+      if (!(await this.meta.deleteRegistry(record.name, record.version ?? 1)))
+        throw preconditionFailed(record.name);
+    } else {
+      await this.meta.deleteRegistry(record.name);
+    }
     await this.blobs.deleteRegistry(record.name);
     await this.identities.deleteRolesForRegistry(record.name);
     await this.audit.deleteDenialsForRegistry(record.name);
@@ -149,13 +266,15 @@ export class RegistryManager {
 
   /** Replaces one of the admin user's two passwords. */
   async regenerateCredential(name: string, which: 'password' | 'password2') {
-    const { record, settings } = await this.settings(name);
+    const { settings } = await this.settings(name);
     if (!settings.adminUserEnabled) return this.credentials(name);
-    settings.credentials.passwords = settings.credentials.passwords.map((p) =>
-      p.name === which ? { name: p.name, value: this.box.seal(generateSecret(24)) } : p,
-    );
-    await this.meta.updateRegistry(record.name, { ...settings });
-    return this.openCredentials(settings.credentials);
+    const result = await this.mutate(name, (current) => {
+      current.credentials.passwords = current.credentials.passwords.map((p) =>
+        p.name === which ? { name: p.name, value: this.box.seal(generateSecret(24)) } : p,
+      );
+      return { settings: current, warnings: [], outcome: current.credentials };
+    });
+    return this.openCredentials(result.outcome);
   }
 
   /** The admin user's passwords in the clear (sign-in checks them). */
@@ -166,12 +285,13 @@ export class RegistryManager {
   /** Seals admin passwords that older versions stored in the clear (run once at start). */
   async sealLegacyCredentials(): Promise<void> {
     for (const record of await this.meta.listRegistries()) {
-      const settings = settingsOf(record);
-      if (settings.credentials.passwords.every((p) => SecretBox.isSealed(p.value))) continue;
-      settings.credentials.passwords = settings.credentials.passwords.map((p) =>
-        SecretBox.isSealed(p.value) ? p : { name: p.name, value: this.box.seal(p.value) },
-      );
-      await this.meta.updateRegistry(record.name, { ...settings });
+      if (settingsOf(record).credentials.passwords.every((p) => SecretBox.isSealed(p.value))) continue;
+      await this.mutate(record.name, (current) => {
+        current.credentials.passwords = current.credentials.passwords.map((p) =>
+          SecretBox.isSealed(p.value) ? p : { name: p.name, value: this.box.seal(p.value) },
+        );
+        return { settings: current, warnings: [], outcome: undefined };
+      });
     }
   }
 
@@ -193,12 +313,6 @@ export class RegistryManager {
         { name: 'password2', value: this.box.seal(generateSecret(24)) },
       ],
     };
-  }
-
-  /** Stores new settings computed elsewhere (private endpoints), after the SKU check. */
-  async save(record: RegistryRecord, settings: RegistrySettings): Promise<RegistryResource> {
-    await this.meta.updateRegistry(record.name, { ...settings });
-    return this.resourceOf({ ...record, properties: { ...settings } });
   }
 
   resourceOf(record: RegistryRecord): RegistryResource {
@@ -274,6 +388,16 @@ export class RegistryManager {
     if (props.networkRuleSet?.ipRules !== undefined) {
       settings.networkRuleSet.ipRules = normaliseRules(props.networkRuleSet.ipRules, warnings);
     }
+    if (props.networkRuleSet?.enforcement !== undefined) {
+      if (props.networkRuleSet.enforcement === 'Enforced') delete settings.networkRuleSet.enforcement;
+      else settings.networkRuleSet.enforcement = props.networkRuleSet.enforcement;
+    }
+    this.enforcePlan(settings, previous);
+    return { settings, warnings };
+  }
+
+  /** Refuses settings the SKU does not allow: network features outside Premium, too many IP rules. */
+  enforcePlan(settings: RegistrySettings, previous: RegistrySettings | undefined): void {
     const plan = planOf(this.plans, settings.sku);
     if (settings.anonymousPullEnabled && settings.sku === 'Basic')
       throw new ManagementError(
@@ -303,7 +427,6 @@ export class RegistryManager {
         { target: 'properties.networkRuleSet.ipRules' },
       );
     }
-    return { settings, warnings };
   }
 }
 
@@ -330,26 +453,4 @@ function networkFeaturesIn(settings: RegistrySettings): string[] {
     uses.push(`delete the ${settings.privateEndpointConnections.length} private endpoint connection(s)`);
   }
   return uses;
-}
-
-function normaliseRules(rules: { action?: 'Allow'; value: string }[], warnings: string[]) {
-  try {
-    const { rules: parsed } = normalizeIpRules(rules.map((r) => r.value));
-    return parsed.map((rule, index) => {
-      if (rule.hostBitsCleared) {
-        warnings.push(
-          `IP rule '${rules[index]!.value}' has host bits set; it was stored as '${rule.value}'.`,
-        );
-      }
-      return { action: 'Allow' as const, value: rule.value };
-    });
-  } catch (error) {
-    if (error instanceof InvalidIpRuleError) {
-      const index = rules.findIndex((r) => r.value === error.value);
-      throw new ManagementError('InvalidNetworkRule', error.message, {
-        target: `properties.networkRuleSet.ipRules[${Math.max(0, index)}].value`,
-      });
-    }
-    throw error;
-  }
 }

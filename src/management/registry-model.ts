@@ -1,4 +1,10 @@
-import type { NetworkRuleBypassOptions, PrivateEndpointConnectionState } from '../network/index.js';
+import type {
+  Enforcement,
+  NetworkRuleBypassOptions,
+  ParsedIpRule,
+  PrivateEndpointConnectionState,
+  RuleActions,
+} from '../network/index.js';
 import type { RegistryRecord } from '../store/types.js';
 import type { SkuName } from './skus.js';
 
@@ -10,13 +16,40 @@ export interface StoredPrivateEndpoint {
   description: string;
 }
 
+/** An IP rule as stored: canonical value, and optionally pull-only and/or an expiry instant. */
+export interface StoredRule {
+  action: 'Allow';
+  /** The canonical address or range; `ipSet:<name>` for a rule naming an IP set. */
+  value: string;
+  ipSet?: string;
+  actions?: RuleActions;
+  expiresAt?: string;
+}
+
+/** A rule as the API returns it: as stored, plus `expired` once its instant has passed. */
+export function ruleResource(rule: StoredRule, now = Date.now()) {
+  return {
+    action: rule.action,
+    value: rule.value,
+    ...(rule.ipSet !== undefined ? { ipSet: rule.ipSet } : {}),
+    ...(rule.actions !== undefined ? { actions: rule.actions } : {}),
+    ...(rule.expiresAt !== undefined ? { expiresAt: rule.expiresAt } : {}),
+    ...(rule.expiresAt !== undefined && Date.parse(rule.expiresAt) <= now ? { expired: true } : {}),
+  };
+}
+
 /** What a registry record's `properties` hold (settable settings, credentials, endpoints). */
 export interface RegistrySettings {
   sku: SkuName;
   adminUserEnabled: boolean;
   anonymousPullEnabled: boolean;
   publicNetworkAccess: 'Enabled' | 'Disabled';
-  networkRuleSet: { defaultAction: 'Allow' | 'Deny'; ipRules: { action: 'Allow'; value: string }[] };
+  networkRuleSet: {
+    defaultAction: 'Allow' | 'Deny';
+    ipRules: StoredRule[];
+    /** ReportOnly: refusals are logged (marked) and let through. Absent means Enforced. */
+    enforcement?: Enforcement;
+  };
   networkRuleBypassOptions: NetworkRuleBypassOptions;
   privateEndpointConnections: StoredPrivateEndpoint[];
   credentials: { username: string; passwords: { name: 'password' | 'password2'; value: string }[] };
@@ -70,7 +103,10 @@ export function toResource(record: RegistryRecord, settings: RegistrySettings, l
       publicNetworkAccess: settings.publicNetworkAccess,
       networkRuleSet: {
         defaultAction: settings.networkRuleSet.defaultAction,
-        ipRules: settings.networkRuleSet.ipRules.map((r) => ({ action: r.action, value: r.value })),
+        ipRules: settings.networkRuleSet.ipRules.map((r) => ruleResource(r)),
+        ...(settings.networkRuleSet.enforcement === 'ReportOnly'
+          ? { enforcement: 'ReportOnly' as const }
+          : {}),
       },
       networkRuleBypassOptions: settings.networkRuleBypassOptions,
       privateEndpointConnections: settings.privateEndpointConnections.map((pe) =>
@@ -98,4 +134,16 @@ export function toPrivateEndpointResource(registry: string, pe: StoredPrivateEnd
       provisioningState: 'Succeeded',
     },
   };
+}
+
+/** What the caller should be told about how a rule it typed was read (RFC 9111 Warning texts). */
+export function ipRuleWarnings(input: string, rule: ParsedIpRule, verb = 'stored'): string[] {
+  const warnings: string[] = [];
+  if (rule.hostBitsCleared)
+    warnings.push(`IP rule '${input}' has host bits set; it was ${verb} as '${rule.value}'.`);
+  if (rule.coversAllIPv4)
+    warnings.push(
+      `IP rule '${rule.value}' also matches every IPv4 client (IPv4 addresses are ::ffff:0:0/96 in IPv6).`,
+    );
+  return warnings;
 }

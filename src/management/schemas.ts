@@ -6,10 +6,26 @@
 const ipRule = {
   type: 'object',
   additionalProperties: false,
-  required: ['value'],
+  anyOf: [{ required: ['value'] }, { required: ['ipSet'] }],
   properties: {
     action: { type: 'string', enum: ['Allow'] },
-    value: { type: 'string', description: 'IPv4/IPv6 address or CIDR range' },
+    value: { type: 'string', description: 'IPv4/IPv6 address or CIDR range (ipSet:<name> for a set rule)' },
+    ipSet: {
+      type: 'string',
+      pattern: '^[a-z0-9][a-z0-9._-]{0,62}$',
+      description: 'the name of an IP set whose ranges the rule allows, instead of value',
+    },
+    actions: {
+      type: 'string',
+      enum: ['pull', 'all'],
+      description: 'pull: reads only (GET, HEAD); all (default): push and delete too',
+    },
+    expiresAt: {
+      type: 'string',
+      format: 'date-time',
+      description: 'the instant the rule stops matching (it is then listed with expired: true)',
+    },
+    expired: { description: 'read-only; ignored in requests' },
   },
 } as const;
 
@@ -19,6 +35,11 @@ const networkRuleSet = {
   properties: {
     defaultAction: { type: 'string', enum: ['Allow', 'Deny'] },
     ipRules: { type: 'array', items: ipRule },
+    enforcement: {
+      type: 'string',
+      enum: ['Enforced', 'ReportOnly'],
+      description: 'ReportOnly: requests the rules would refuse are logged (marked) and let through',
+    },
     // Accepted for compatibility with ACR documents; Berth has no virtual networks, so it must be empty.
     virtualNetworkRules: { type: 'array', maxItems: 0 },
   },
@@ -163,7 +184,11 @@ export const checkNetworkAccessBodySchema = {
   type: 'object',
   additionalProperties: false,
   required: ['ip'],
-  properties: { ip: { type: 'string' } },
+  properties: {
+    ip: { type: 'string' },
+    action: { type: 'string', enum: ['pull', 'push'], description: 'what the request does (default pull)' },
+    apiKey: { type: 'string', description: 'decide as this API key (by name), with its own address ranges' },
+  },
 } as const;
 
 export const apiKeyBodySchema = {
@@ -178,6 +203,13 @@ export const apiKeyBodySchema = {
     trustedService: {
       type: 'boolean',
       description: 'may bypass network rules of registries that allow trusted services',
+    },
+    allowedIpRanges: {
+      type: 'array',
+      minItems: 1,
+      maxItems: 1000,
+      items: { type: 'string' },
+      description: "the key's own address ranges: checked in addition to every registry's rules",
     },
   },
 } as const;
@@ -264,4 +296,34 @@ export const tokenPasswordParams = {
     tokenName: { type: 'string' },
     password: { type: 'string', enum: ['password1', 'password2'] },
   },
+} as const;
+
+/** Body of `POST`/`DELETE /api/registries/{name}/networkRuleSet/ipRules` (add or remove rules). */
+export const ipRulesChangeBodySchema = {
+  $id: 'IpRulesChangeBody',
+  type: 'object',
+  additionalProperties: false,
+  required: ['ipRules'],
+  properties: { ipRules: { type: 'array', minItems: 1, maxItems: 10_000, items: ipRule } },
+} as const;
+
+/** Body of `PUT /api/ipSets/{name}`. */
+export const ipSetBodySchema = {
+  $id: 'IpSetBody',
+  type: 'object',
+  additionalProperties: false,
+  required: ['ranges'],
+  properties: {
+    ranges: { type: 'array', maxItems: 100_000, items: { type: 'string' } },
+    description: { type: 'string', maxLength: 1024 },
+    name: { description: 'read-only; ignored in requests' },
+    id: { description: 'read-only; ignored in requests' },
+    type: { description: 'read-only; ignored in requests' },
+  },
+} as const;
+
+export const ipSetNameParams = {
+  type: 'object',
+  required: ['name'],
+  properties: { name: { type: 'string', pattern: '^[a-z0-9][a-z0-9._-]{0,62}$' } },
 } as const;

@@ -16,6 +16,11 @@ export interface ParsedIpRule {
   family: 4 | 6;
   prefixLength: number;
   hostBitsCleared: boolean;
+  /**
+   * An IPv6 range shorter than /96 that contains ::ffff:0:0/96 (e.g. `::/0`, `::/80`): since an IPv4
+   * client is matched as if it were ::ffff:a.b.c.d, such a rule matches every IPv4 client too.
+   */
+  coversAllIPv4: boolean;
 }
 
 /** A rule together with its network bytes, for building matchers inside this layer. */
@@ -115,6 +120,18 @@ function parseIPv6Bytes(text: string): Uint8Array | string {
   head.forEach((g, i) => write(g, i));
   tail.forEach((g, i) => write(g, 8 - tail.length + i));
   return bytes;
+}
+
+/** ::ffff:0:0, the start of the IPv4-mapped range. */
+const MAPPED_PREFIX = new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0, 0]);
+
+/** Whether the first `length` bits of `bytes` equal those of `network`. */
+function prefixOf(bytes: Uint8Array, length: number, network: Uint8Array): boolean {
+  for (let i = 0; i < length; i++) {
+    const shift = 7 - (i & 7);
+    if (((bytes[i >> 3]! >> shift) & 1) !== ((network[i >> 3]! >> shift) & 1)) return false;
+  }
+  return true;
 }
 
 /** True for ::ffff:0:0/96, the range dual-stack sockets use to carry IPv4 peers. */
@@ -239,6 +256,7 @@ export function parseIpRuleNetwork(value: string): ParsedIpRuleNetwork {
     family: ruleFamily,
     prefixLength,
     hostBitsCleared,
+    coversAllIPv4: ruleFamily === 6 && prefixLength < 96 && prefixOf(MAPPED_PREFIX, prefixLength, network),
     network,
   };
 }

@@ -9,7 +9,7 @@ export {
   type ClientAddress,
   type ParsedIpRule,
 } from './address.js';
-export { compileIpRules, type IpMatcher } from './trie.js';
+export { compileIpRules, recompileIpRules, type IpMatcher } from './trie.js';
 export { resolveClientAddress, type ClientAddressInput } from './client-address.js';
 export {
   PROXY_V2_SIGNATURE,
@@ -21,12 +21,19 @@ export {
   type ProxyHeaderSpec,
 } from './proxy-protocol.js';
 export {
+  actionOf,
   compileNetworkPolicy,
   decideAccess,
   type AccessDecision,
   type AccessEntry,
   type DefaultAction,
   type DenialReason,
+  type Enforcement,
+  type NetworkAction,
+  type NetworkIdentity,
+  type RuleActions,
+  type RuleInfo,
+  type StoredIpRule,
   type NetworkRuleBypassOptions,
   type PrivateEndpointConnectionState,
   type PublicNetworkAccess,

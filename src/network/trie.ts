@@ -14,6 +14,10 @@ export interface IpMatcher {
   matches(address: ClientAddress | string): boolean;
   /** Number of distinct rules. */
   readonly size: number;
+  /** The rules it was compiled from, in order (for `recompileIpRules`). */
+  readonly sources: readonly string[];
+  /** Like `match`, with the rule's prefix length as IPv6 (an IPv4 rule's is 96 + its length). */
+  matchWithLength(client: ClientAddress): { value: string; length: number } | undefined;
 }
 
 // ---- build: an object trie, easy to insert into ----
@@ -177,10 +181,18 @@ class PackedMatcher implements IpMatcher {
     private readonly v4: PackedTrie,
     private readonly v6: PackedTrie,
     private readonly values: readonly string[],
+    /** Per rule, its prefix length as IPv6. */
+    private readonly lengths: readonly number[],
+    readonly sources: readonly string[],
   ) {}
 
   get size(): number {
     return this.values.length;
+  }
+
+  matchWithLength(client: ClientAddress): { value: string; length: number } | undefined {
+    const rule = lookup(client.family === 4 ? this.v4 : this.v6, client.bytes, true);
+    return rule === 0 ? undefined : { value: this.values[rule - 1]!, length: this.lengths[rule - 1]! };
   }
 
   match(address: ClientAddress | string): string | undefined {
@@ -202,18 +214,81 @@ export function compileIpRules(rules: readonly (ParsedIpRule | string)[]): IpMat
   const roots = { 4: new BuildNode(new Uint8Array(4), 0, 0), 6: new BuildNode(new Uint8Array(16), 0, 0) };
   const counts = { 4: 0, 6: 0 };
   const values: string[] = [];
+  const lengths: number[] = [];
+  // The longest IPv6 rule that covers all of ::ffff:0:0/96, which then matches every IPv4 client.
+  let coverIPv4 = { rule: 0, length: -1 };
   for (const rule of rules) {
     if (values.length === (1 << 23) - 1) throw new RangeError('too many IP rules (at most 8,388,607)');
     // Rules are re-read from their value, so ones loaded back from storage as plain JSON work too.
     const parsed = parseIpRuleNetwork(typeof rule === 'string' ? rule : rule.value);
     if (insert(roots[parsed.family], parsed.network, parsed.prefixLength, values.length + 1) === 0) {
       values.push(parsed.value);
+      lengths.push(parsed.family === 4 ? parsed.prefixLength + 96 : parsed.prefixLength);
       counts[parsed.family]++;
+      if (parsed.coversAllIPv4 && parsed.prefixLength > coverIPv4.length)
+        coverIPv4 = { rule: values.length, length: parsed.prefixLength };
     }
+  }
+  // As IPv6 it is shorter than any IPv4 rule (≥ /96 as IPv6), so it only fills an empty IPv4 root.
+  if (coverIPv4.rule !== 0 && roots[4].rule === 0) {
+    roots[4].rule = coverIPv4.rule;
+    counts[4]++;
   }
   return new PackedMatcher(
     counts[4] === 0 ? EMPTY : pack(roots[4], 1, counts[4]),
     counts[6] === 0 ? EMPTY : pack(roots[6], 4, counts[6]),
     values,
+    lengths,
+    rules.map((rule) => (typeof rule === 'string' ? rule : rule.value)),
   );
+}
+
+/** A packed base plus a small packed overlay of rules appended since: longest match across both. */
+class LayeredMatcher implements IpMatcher {
+  readonly sources: readonly string[];
+
+  constructor(
+    readonly base: IpMatcher,
+    private readonly overlay: IpMatcher,
+  ) {
+    this.sources = [...base.sources, ...overlay.sources];
+  }
+
+  get size(): number {
+    return this.base.size + this.overlay.size;
+  }
+
+  matchWithLength(client: ClientAddress): { value: string; length: number } | undefined {
+    const a = this.base.matchWithLength(client);
+    const b = this.overlay.matchWithLength(client);
+    return !b || (a && a.length >= b.length) ? a : b;
+  }
+
+  match(address: ClientAddress | string): string | undefined {
+    const client = typeof address === 'string' ? parseClientAddress(address) : address;
+    return client && this.matchWithLength(client)?.value;
+  }
+
+  matches(address: ClientAddress | string): boolean {
+    return this.base.matches(address) || this.overlay.matches(address);
+  }
+}
+
+/** Appended rules kept in the overlay before the whole set is packed again. */
+const MAX_OVERLAY_RULES = 2_048;
+
+/**
+ * Compiles `rules`, reusing `previous` when they only append to the rules it was compiled from (the
+ * usual edit: one rule added): only the new rules are packed, into a small overlay, so an edit costs
+ * what it adds rather than a full recompile. Any other change compiles from scratch.
+ */
+export function recompileIpRules(previous: IpMatcher | undefined, rules: readonly string[]): IpMatcher {
+  const base = previous instanceof LayeredMatcher ? previous.base : previous;
+  if (!base || base.sources.length === 0 || rules.length < base.sources.length) return compileIpRules(rules);
+  for (let i = 0; i < base.sources.length; i++)
+    if (base.sources[i] !== rules[i]) return compileIpRules(rules);
+  const added = rules.length - base.sources.length;
+  if (added === 0) return base;
+  if (added > Math.max(MAX_OVERLAY_RULES, base.sources.length / 8)) return compileIpRules(rules);
+  return new LayeredMatcher(base, compileIpRules(rules.slice(base.sources.length)));
 }

@@ -17,7 +17,11 @@ export class RegistryDirectory {
 
   /** Loads the registry names and follows changes. */
   async start(): Promise<void> {
-    this.unsubscribe = this.meta.onChange(() => void this.refresh());
+    // An update cannot change which names exist; re-reading every registry on each rule edit would
+    // cost a parse of all their settings.
+    this.unsubscribe = this.meta.onChange((event) => {
+      if (event.change !== 'updated') void this.refresh();
+    });
     await this.refresh();
   }
 
@@ -28,7 +32,8 @@ export class RegistryDirectory {
   /** The registry a Host header addresses. */
   resolve(host: string | undefined): string {
     if (!host) return this.defaultRegistry;
-    const hostname = stripPort(host).toLowerCase();
+    // An FQDN may end in the root's dot (`<name>.<domain>.`); it names the same host (RFC 1034 §3.1).
+    const hostname = stripPort(host).toLowerCase().replace(/\.$/, '');
     const suffix = `.${this.domain}`;
     if (hostname.endsWith(suffix)) {
       const name = hostname.slice(0, -suffix.length);

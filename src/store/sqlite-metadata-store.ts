@@ -15,7 +15,8 @@ const SCHEMA = `
 CREATE TABLE IF NOT EXISTS registries (
   name TEXT PRIMARY KEY,
   created_at INTEGER NOT NULL,
-  properties TEXT NOT NULL
+  properties TEXT NOT NULL,
+  version INTEGER NOT NULL DEFAULT 1
 );
 CREATE TABLE IF NOT EXISTS repositories (
   registry TEXT NOT NULL,
@@ -108,13 +109,21 @@ export class SqliteMetadataStore implements MetadataStore {
     this.db = openSqlite(path, SCHEMA);
     addLinkTimes(this.db);
     const db = this.db;
+    // Databases from before versioned registry records gain the column in place (every record at 1).
+    const columns = db.prepare('PRAGMA table_info(registries)').all() as { name: string }[];
+    if (!columns.some((c) => c.name === 'version'))
+      db.exec('ALTER TABLE registries ADD COLUMN version INTEGER NOT NULL DEFAULT 1');
     this.stmt = {
-      getRegistry: db.prepare('SELECT name, created_at, properties FROM registries WHERE name = ?'),
-      listRegistries: db.prepare('SELECT name, created_at, properties FROM registries ORDER BY name'),
+      getRegistry: db.prepare('SELECT name, created_at, properties, version FROM registries WHERE name = ?'),
+      listRegistries: db.prepare(
+        'SELECT name, created_at, properties, version FROM registries ORDER BY name',
+      ),
       insertRegistry: db.prepare(
         'INSERT INTO registries (name, created_at, properties) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
       ),
-      updateRegistry: db.prepare('UPDATE registries SET properties = ? WHERE name = ?'),
+      updateRegistry: db.prepare(
+        'UPDATE registries SET properties = ?, version = version + 1 WHERE name = ? AND (? IS NULL OR version = ?)',
+      ),
       repoExists: db.prepare('SELECT 1 FROM repositories WHERE registry = ? AND name = ?'),
       insertRepo: db.prepare(
         'INSERT INTO repositories (registry, name, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
@@ -201,26 +210,35 @@ export class SqliteMetadataStore implements MetadataStore {
       record.createdAt.getTime(),
       JSON.stringify(record.properties),
     );
-    if (info.changes > 0) this.emit({ kind: 'registry', registry: record.name });
+    if (info.changes > 0) this.emit({ kind: 'registry', registry: record.name, change: 'created' });
     return info.changes > 0;
   }
 
-  async updateRegistry(name: string, properties: Record<string, unknown>): Promise<boolean> {
-    const info = this.stmt.updateRegistry.run(JSON.stringify(properties), name);
-    if (info.changes > 0) this.emit({ kind: 'registry', registry: name });
+  async updateRegistry(
+    name: string,
+    properties: Record<string, unknown>,
+    expectedVersion?: number,
+  ): Promise<boolean> {
+    const expected = expectedVersion ?? null;
+    const info = this.stmt.updateRegistry.run(JSON.stringify(properties), name, expected, expected);
+    if (info.changes > 0) this.emit({ kind: 'registry', registry: name, change: 'updated' });
     return info.changes > 0;
   }
 
-  async deleteRegistry(name: string): Promise<boolean> {
+  async deleteRegistry(name: string, expectedVersion?: number): Promise<boolean> {
     const removed = this.db
       .transaction(() => {
+        if (expectedVersion !== undefined) {
+          const row = this.stmt.getRegistry.get(name) as RegistryRow | undefined;
+          if (!row || row.version !== expectedVersion) return false;
+        }
         for (const table of ['repositories', 'blobs', 'blob_links', 'manifests', 'tags', 'uploads']) {
           this.db.prepare(`DELETE FROM ${table} WHERE registry = ?`).run(name);
         }
         return this.db.prepare('DELETE FROM registries WHERE name = ?').run(name).changes > 0;
       })
       .immediate();
-    if (removed) this.emit({ kind: 'registry', registry: name });
+    if (removed) this.emit({ kind: 'registry', registry: name, change: 'deleted' });
     return removed;
   }
 
@@ -483,6 +501,7 @@ interface RegistryRow {
   name: string;
   created_at: number;
   properties: string;
+  version: number;
 }
 
 function toRegistry(row: RegistryRow): RegistryRecord {
@@ -490,6 +509,7 @@ function toRegistry(row: RegistryRow): RegistryRecord {
     name: row.name,
     createdAt: new Date(row.created_at),
     properties: JSON.parse(row.properties) as Record<string, unknown>,
+    version: row.version,
   };
 }
 

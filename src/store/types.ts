@@ -81,12 +81,19 @@ export interface RegistryRecord {
   name: string;
   createdAt: Date;
   properties: Record<string, unknown>;
+  /**
+   * Bumped by the store on every update (1 when created); what compare-and-swap updates and the
+   * management API's ETag are made of. Ignored by `createRegistry`.
+   */
+  version?: number;
 }
 
 /** What changed, for listeners that cache (registry settings, network rules). */
 export interface ChangeEvent {
   kind: 'registry';
   registry: string;
+  /** What happened to the record, when the store knows (listeners that only track names skip updates). */
+  change?: 'created' | 'updated' | 'deleted';
 }
 
 /**
@@ -99,9 +106,17 @@ export interface MetadataStore {
   listRegistries(): Promise<RegistryRecord[]>;
   /** Creates a registry, or fails with `false` when the name is taken. */
   createRegistry(record: RegistryRecord): Promise<boolean>;
-  updateRegistry(name: string, properties: Record<string, unknown>): Promise<boolean>;
-  /** Deletes a registry and all of its metadata. */
-  deleteRegistry(name: string): Promise<boolean>;
+  /**
+   * Replaces a registry's properties and bumps its version; with `expectedVersion`, only if the stored
+   * version still is that one (compare-and-swap). False when absent or the version moved on.
+   */
+  updateRegistry(
+    name: string,
+    properties: Record<string, unknown>,
+    expectedVersion?: number,
+  ): Promise<boolean>;
+  /** Deletes a registry and all of its metadata; with `expectedVersion`, only at that version. */
+  deleteRegistry(name: string, expectedVersion?: number): Promise<boolean>;
   /** Subscribes to changes; returns an unsubscribe function. */
   onChange(listener: (event: ChangeEvent) => void): () => void;
 
@@ -188,6 +203,8 @@ export interface IdentityRecord {
   /** Marked trusted: may bypass network rules of registries that allow trusted services. */
   trustedService: boolean;
   createdAt: Date;
+  /** The identity's own address ranges (canonical); absent means any address. */
+  allowedNetworks?: string[];
 }
 
 export type RoleName = 'Owner' | 'Contributor' | 'Reader';
@@ -209,6 +226,37 @@ export interface DenialRecord {
   reason: string;
   /** `public` or `private:<connection name>`. */
   entry: string;
+  /** Report-only mode: the request would have been refused, and was let through. */
+  reportOnly?: boolean;
+}
+
+/**
+ * Denials aggregated per registry, client address, reason, entry point, mode and minute: what the
+ * denial log stores, so a flood adds a row per address and minute rather than one per request.
+ */
+export interface DenialBucket {
+  registry: string;
+  /** Start of the minute (UTC). */
+  minute: Date;
+  clientIp: string;
+  reason: string;
+  entry: string;
+  reportOnly: boolean;
+  count: number;
+  firstSeen: Date;
+  lastSeen: Date;
+  /** A few distinct sample requests of the bucket (at most `DENIAL_SAMPLES`). */
+  samples: { method: string; path: string }[];
+}
+
+/** Sample requests kept per denial bucket. */
+export const DENIAL_SAMPLES = 3;
+
+/** What a denial log query returns: buckets newest first, totals per address, and a series per minute. */
+export interface DenialQueryResult {
+  buckets: DenialBucket[];
+  countsByIp: { clientIp: string; count: number; lastSeen: Date }[];
+  timeSeries: { minute: Date; counts: Record<string, number> }[];
 }
 
 /** Accounts, API keys and role assignments. */
@@ -226,13 +274,16 @@ export interface IdentityStore {
   deleteRolesForRegistry(registry: string): Promise<void>;
 }
 
-/** The denial log: append in batches, query by registry. */
+/** The denial log: counts added in batches, kept for a retention period and under a size bound. */
 export interface DenialAuditStore {
-  appendDenials(records: DenialRecord[]): Promise<void>;
+  /** Adds the buckets' counts to the stored ones (same key: counts add, samples merge). */
+  addDenialCounts(buckets: DenialBucket[]): Promise<void>;
   queryDenials(
     registry: string,
-    filter: { since?: Date; clientIp?: string; limit: number },
-  ): Promise<{ denials: DenialRecord[]; countsByIp: { clientIp: string; count: number; lastSeen: Date }[] }>;
+    filter: { since?: Date; clientIp?: string; limit: number; seriesSince: Date },
+  ): Promise<DenialQueryResult>;
+  /** Drops buckets older than `before`, then the oldest minutes until at most `maxBuckets` remain. */
+  pruneDenials(before: Date, maxBuckets: number): Promise<{ deleted: number }>;
   deleteDenialsForRegistry(registry: string): Promise<void>;
 }
 
@@ -346,4 +397,23 @@ export interface AuthStore {
   }): Promise<SignInRecord[]>;
   /** Deletes sign-in rows older than `before`, then the oldest beyond `maxRows`. */
   pruneSignIns(before: Date, maxRows: number): Promise<void>;
+}
+
+/** A named list of address ranges that registries' IP rules can reference (e.g. "office"). */
+export interface IpSetRecord {
+  name: string;
+  ranges: string[];
+  description: string;
+  createdAt: Date;
+  /** Bumped on every update (1 when created). */
+  version: number;
+}
+
+/** Named IP sets: management resources of their own. */
+export interface IpSetStore {
+  listIpSets(): Promise<IpSetRecord[]>;
+  getIpSet(name: string): Promise<IpSetRecord | undefined>;
+  /** Creates (expectedVersion 0) or replaces (at expectedVersion) a set; false when the version moved on. */
+  putIpSet(set: Omit<IpSetRecord, 'version'>, expectedVersion: number): Promise<boolean>;
+  deleteIpSet(name: string): Promise<boolean>;
 }

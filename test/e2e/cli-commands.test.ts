@@ -356,7 +356,8 @@ describe(`berth (${berthCommand().kind}) against a Berth server`, () => {
     assert.match(
       (await berth(['audit', 'denials', '-n', REG, '--ip', '127.0.0.1', '--limit', '1', '-o', 'table']))
         .stdout,
-      /^TIME\s+CLIENT IP\s+METHOD\s+PATH\s+REASON\s+ENTRY\n.*\n\S+\s+127\.0\.0\.1\s+GET\s+\/v2\/\s+ipNotAllowed\s+public\n$/,
+      // One row per address, reason and minute, with how many denials it counts.
+      /^TIME\s+COUNT\s+CLIENT IP\s+METHOD\s+PATH\s+REASON\s+ENTRY\n.*\n\S+\s+\d+\s+127\.0\.0\.1\s+GET\s+\/v2\/\s+ipNotAllowed\s+public\n$/,
     );
     assert.equal(
       (

@@ -70,6 +70,28 @@ export function metadataStoreContract(name: string, factory: StoreFactory<Metada
     );
 
     it(
+      'registries: updates and deletes are compare-and-swap on the record version',
+      withStore(async (store) => {
+        await store.createRegistry({ name: 'casreg', createdAt: new Date(), properties: { n: 0 } });
+        const v1 = (await store.getRegistry('casreg'))!.version!;
+        assert.equal(typeof v1, 'number');
+        assert.equal(await store.updateRegistry('casreg', { n: 1 }, v1), true);
+        const v2 = (await store.getRegistry('casreg'))!.version!;
+        assert.notEqual(v2, v1);
+        // A writer that read v1 lost the race: its update and its delete are refused, nothing changes.
+        assert.equal(await store.updateRegistry('casreg', { n: 99 }, v1), false);
+        assert.equal(await store.deleteRegistry('casreg', v1), false);
+        assert.deepEqual((await store.getRegistry('casreg'))?.properties, { n: 1 });
+        // Unconditional updates still bump the version.
+        assert.equal(await store.updateRegistry('casreg', { n: 2 }), true);
+        const v3 = (await store.getRegistry('casreg'))!.version!;
+        assert.ok(v3 !== v2 && v3 !== v1);
+        assert.equal(await store.deleteRegistry('casreg', v3), true);
+        assert.equal(await store.getRegistry('casreg'), undefined);
+      }),
+    );
+
+    it(
       'tags: put with a manifest, resolve, move, list in lexical pages, delete',
       withStore(async (store) => {
         const m1 = manifest('{"one":1}');

@@ -408,14 +408,19 @@ export function openNetwork(berth: TestBerth, registry = DEFAULT_REGISTRY): Prom
   );
 }
 
-/** One entry of the denial log as the management API returns it. */
+/** One entry of the denial log as the management API returns it (an address's denials in a minute). */
 export interface DenialEntry {
   time: string;
+  firstSeen: string;
+  minute: string;
   clientIp: string;
   method: string;
   path: string;
   reason: string;
   entry: string;
+  count: number;
+  samples: { method: string; path: string }[];
+  reportOnly?: true;
 }
 
 /** The registry's denial log (`GET /api/registries/{name}/networkDenials`). */
@@ -423,7 +428,11 @@ export async function denials(
   berth: TestBerth,
   query = '',
   registry = DEFAULT_REGISTRY,
-): Promise<{ value: DenialEntry[]; countsByIp: { clientIp: string; count: number; lastSeen: string }[] }> {
+): Promise<{
+  value: DenialEntry[];
+  countsByIp: { clientIp: string; count: number; lastSeen: string }[];
+  timeSeries: { time: string; counts: Record<string, number> }[];
+}> {
   const res = await api(berth, 'GET', `/api/registries/${registry}/networkDenials${query}`);
   assert.equal(res.status, 200, res.text);
   return res.json as Awaited<ReturnType<typeof denials>>;

@@ -57,12 +57,12 @@ test('PUT on an existing registry replaces it: 200, settable properties reset, c
     networkRuleSet: { defaultAction: 'Deny', ipRules: [{ action: 'Allow', value: '203.0.113.0/24' }] },
   });
   const res = await api('PUT', `/api/registries/${name}`, {
-    sku: { name: 'Standard' },
+    sku: { name: 'Premium' },
     properties: { anonymousPullEnabled: true },
   });
   assert.equal(res.status, 200, res.text);
   const p = res.body.properties;
-  assert.equal(res.body.sku.name, 'Standard');
+  assert.equal(res.body.sku.name, 'Premium');
   assert.equal(p.anonymousPullEnabled, true);
   assert.equal(p.adminUserEnabled, false, 'not in the body, so back to the default');
   assert.equal(p.networkRuleBypassOptions, 'AzureServices');

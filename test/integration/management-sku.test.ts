@@ -137,10 +137,25 @@ test('a private endpoint connection blocks a downgrade until it is deleted', asy
   assert.equal(after.status, 200, after.text);
 });
 
-test('PUT replacing a Premium registry with rules by a Standard one succeeds: rules reset', async () => {
+test('a full PUT to a lower SKU is refused like PATCH while network features are in use', async () => {
   const name = uniqueName('putdown');
-  await createRegistry(api, name, 'Premium', { networkRuleSet: { ipRules: [{ value: '192.0.2.0/24' }] } });
-  const res = await api('PUT', `/api/registries/${name}`, { sku: { name: 'Standard' } });
+  await createRegistry(api, name, 'Premium', {
+    networkRuleSet: { defaultAction: 'Deny', ipRules: [{ value: '192.0.2.0/24' }] },
+  });
+  for (const sku of ['Basic', 'Standard']) {
+    // Omitting the rules in a PUT must not silently open the registry to everyone.
+    const res = await api('PUT', `/api/registries/${name}`, { sku: { name: sku } });
+    expectApiError(res, 400, 'SkuNotSupported');
+    assert.match(res.body.error.message, /remove the 1 IP rule\(s\), set the default action to Allow/);
+  }
+  const still = await api('GET', `/api/registries/${name}`);
+  assert.equal(still.body.sku.name, 'Premium');
+  assert.equal(still.body.properties.networkRuleSet.defaultAction, 'Deny');
+  // Saying so in the body is a deliberate change, and succeeds.
+  const res = await api('PUT', `/api/registries/${name}`, {
+    sku: { name: 'Standard' },
+    properties: { networkRuleSet: { defaultAction: 'Allow', ipRules: [] } },
+  });
   assert.equal(res.status, 200, res.text);
   assert.deepEqual(res.body.properties.networkRuleSet, { defaultAction: 'Allow', ipRules: [] });
 });

@@ -104,6 +104,19 @@ test('LOCAL (v2) and UNKNOWN (v1) mean the balancer itself is the client', async
   );
 });
 
+test("after the trusted balancer's UNKNOWN / LOCAL, the client's own X-Forwarded-For is not believed", async () => {
+  // The balancer is a trusted proxy, but it did not write these headers: it could not even say who
+  // the client was, so the allowed address in them is the client's own claim.
+  for (const header of [encodeProxyV1(), encodeProxyV2()]) {
+    for (const claim of ['X-Forwarded-For: 203.0.113.9', 'Forwarded: for=203.0.113.9']) {
+      assertDeniedFor(
+        await rawExchange(target, Buffer.concat([header, getV2([claim])]), { from: BALANCER }),
+        BALANCER,
+      );
+    }
+  }
+});
+
 test('every request on a kept-alive connection is decided as the PROXY source', async () => {
   const held = await holdConnection(target, BALANCER);
   try {

@@ -1,5 +1,6 @@
-// `berth audit denials -n R`: the requests a registry's network rules refused, newest first, with a
-// count per client address, so an owner can see who is knocking before opening a rule.
+// `berth audit denials -n R`: the requests a registry's network rules refused, counted per address,
+// reason and minute (newest first), with totals per client address and a per-minute series, so an
+// owner can see who is knocking before opening a rule. The JSON output is the API's answer verbatim.
 
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { CliDeps, GlobalOptions } from '../context.js';
@@ -91,10 +92,14 @@ export function registerAuditCommands(program: Command, deps: CliDeps): void {
           ctx.print(denials, {
             columns: [
               { header: 'TIME', value: (d) => d.time },
+              { header: 'COUNT', value: (d) => d.count ?? 1 },
               { header: 'CLIENT IP', value: (d) => d.clientIp },
               { header: 'METHOD', value: (d) => d.method },
               { header: 'PATH', value: (d) => d.path },
-              { header: 'REASON', value: (d) => d.reason },
+              {
+                header: 'REASON',
+                value: (d) => (d.reportOnly ? `${String(d.reason)} (report only)` : d.reason),
+              },
               { header: 'ENTRY', value: (d) => entryText(d.entry) },
             ],
             rows: (data) => ((data as { value?: unknown[] } | null)?.value ?? []) as unknown[],

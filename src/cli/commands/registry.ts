@@ -22,6 +22,7 @@ interface SettableOptions {
   defaultAction?: 'Allow' | 'Deny';
   publicNetworkEnabled?: boolean;
   allowTrustedServices?: boolean;
+  networkEnforcement?: 'Enforced' | 'ReportOnly';
 }
 
 interface CreateOptions extends NameOption, SettableOptions {
@@ -87,9 +88,15 @@ export function registerRegistryCommands(program: Command, deps: CliDeps): void 
       ),
     )
     .addOption(booleanOption('--allow-trusted-services', 'let trusted services bypass the network rules'))
+    .addOption(
+      new Option(
+        '--network-enforcement <mode>',
+        'Enforced | ReportOnly (log what the rules would refuse, refuse nothing)',
+      ).argParser(choiceParser(['Enforced', 'ReportOnly'] as const)),
+    )
     .addHelpText(
       'after',
-      '\nExamples:\n  berth update -n myregistry --default-action Deny\n  berth update -n myregistry --public-network-enabled false',
+      '\nExamples:\n  berth update -n myregistry --default-action Deny\n  berth update -n myregistry --public-network-enabled false\n  berth update -n myregistry --default-action Deny --network-enforcement ReportOnly',
     )
     .action(action(deps, update));
 
@@ -171,7 +178,7 @@ async function update(options: UpdateOptions, ctx: CommandContext): Promise<void
   if (Object.keys(properties).length > 0) patch.properties = properties;
   if (Object.keys(patch).length === 0) {
     throw new UsageError(
-      'nothing to update: pass at least one of --sku, --admin-enabled, --anonymous-pull-enabled, --default-action, --public-network-enabled, --allow-trusted-services',
+      'nothing to update: pass at least one of --sku, --admin-enabled, --anonymous-pull-enabled, --default-action, --public-network-enabled, --allow-trusted-services, --network-enforcement',
     );
   }
   ctx.print(registryView(await ctx.client().patchRegistry(options.name, patch)), REGISTRY_TABLE);
@@ -200,6 +207,8 @@ export function settableProperties(
     }
   }
   if (defaultAction !== undefined) properties.networkRuleSet = { defaultAction };
+  if (options.networkEnforcement !== undefined)
+    properties.networkRuleSet = { ...properties.networkRuleSet, enforcement: options.networkEnforcement };
   if (options.allowTrustedServices !== undefined) {
     properties.networkRuleBypassOptions = options.allowTrustedServices ? 'AzureServices' : 'None';
   }

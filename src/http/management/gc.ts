@@ -3,7 +3,7 @@ import { ManagementError } from '../../errors/management.js';
 import type { GarbageCollector, GcReport } from '../../registry/gc.js';
 import type { GcRunRecord, GcStore, RetentionPolicy } from '../../store/gc-types.js';
 import { registryNameParams } from '../../management/schemas.js';
-import type { ManagementContext } from '../management-api.js';
+import type { ManagementContext } from './context.js';
 
 /** What the garbage collection and retention routes need beyond the shared context. */
 export interface GcRouteDeps {

@@ -1,10 +1,11 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ManagementError } from '../../errors/management.js';
 import { isDataPlaneRole } from '../../auth/identities.js';
+import { InvalidIpRuleError, normalizeIpRules } from '../../network/index.js';
 import type { DataPlaneRoleName, RoleName } from '../../store/types.js';
 import { apiKeyBodySchema, registryNameParams, roleAssignmentBodySchema } from '../../management/schemas.js';
 import { clientAddressOf } from '../guard.js';
-import type { ManagementContext } from '../management-api.js';
+import type { ManagementContext } from './context.js';
 
 /** whoami, API keys and role assignments. */
 export function registerIdentityRoutes(ctx: ManagementContext): void {
@@ -33,7 +34,13 @@ export function registerIdentityRoutes(ctx: ManagementContext): void {
     responses: { 201: { description: 'Created, with the key' } },
     handler: async (
       request: FastifyRequest<{
-        Body: { name: string; role: RoleName; registry?: string; trustedService?: boolean };
+        Body: {
+          name: string;
+          role: RoleName;
+          registry?: string;
+          trustedService?: boolean;
+          allowedIpRanges?: string[];
+        };
       }>,
       reply: FastifyReply,
     ) => {
@@ -43,11 +50,13 @@ export function registerIdentityRoutes(ctx: ManagementContext): void {
       if (request.body.trustedService) identities.authorize(request.principal, '*', 'Owner');
       const scope = registry === '*' ? '*' : await ctx.registryFor(request.principal, registry, 'Owner');
       if (scope === '*') identities.authorize(request.principal, '*', 'Owner');
+      const ranges = request.body.allowedIpRanges && canonicalRanges(request.body.allowedIpRanges);
       const { id, key } = await identities.createApiKey(
         request.body.name,
         request.body.role,
         scope,
         request.body.trustedService ?? false,
+        ranges,
       );
       return reply.code(201).send({
         id,
@@ -55,6 +64,7 @@ export function registerIdentityRoutes(ctx: ManagementContext): void {
         role: request.body.role,
         registry: scope,
         trustedService: request.body.trustedService ?? false,
+        ...(ranges ? { allowedIpRanges: ranges } : {}),
         key,
       });
     },
@@ -75,6 +85,7 @@ export function registerIdentityRoutes(ctx: ManagementContext): void {
           name: k.name,
           createdAt: k.createdAt.toISOString(),
           roles: k.roles.map((r) => ({ registry: r.registry, role: r.role })),
+          ...(k.allowedNetworks ? { allowedIpRanges: k.allowedNetworks } : {}),
         })),
       };
     },
@@ -124,4 +135,18 @@ export function registerIdentityRoutes(ctx: ManagementContext): void {
       return { principalId: assignment.principalId, registry: assignment.registry, role: assignment.role };
     },
   });
+}
+
+/** An API key's address ranges in canonical form; InvalidNetworkRule (400) naming a bad one. */
+function canonicalRanges(ranges: string[]): string[] {
+  try {
+    return normalizeIpRules(ranges).rules.map((r) => r.value);
+  } catch (error) {
+    if (error instanceof InvalidIpRuleError) {
+      throw new ManagementError('InvalidNetworkRule', error.message, {
+        target: `allowedIpRanges[${Math.max(0, ranges.indexOf(error.value))}]`,
+      });
+    }
+    throw error;
+  }
 }

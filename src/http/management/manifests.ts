@@ -3,7 +3,7 @@ import { ManagementError } from '../../errors/management.js';
 import { OciError } from '../../errors/oci.js';
 import { parseReference } from '../../registry/names.js';
 import type { ManifestRecord } from '../../store/types.js';
-import type { ManagementContext } from '../management-api.js';
+import type { ManagementContext } from './context.js';
 import { notFound, repositoryOf, repositoryViewGuard, type RepoRequest } from './repositories.js';
 
 type ManifestRequest = RepoRequest & { params: { reference: string } };

@@ -1,13 +1,18 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ManagementError } from '../../errors/management.js';
 import type { PrivateEndpointBody } from '../../management/private-endpoints.js';
-import { parseClientAddress } from '../../network/index.js';
+import {
+  parseClientAddress,
+  type AccessDecision,
+  type NetworkAction,
+  type RuleInfo,
+} from '../../network/index.js';
 import {
   checkNetworkAccessBodySchema,
   privateEndpointBodySchema,
   registryNameParams,
 } from '../../management/schemas.js';
-import type { ManagementContext } from '../management-api.js';
+import type { ManagementContext } from './context.js';
 
 type PeRequest = FastifyRequest<{ Params: { name: string; connection: string } }>;
 
@@ -17,6 +22,49 @@ const peParams = {
   properties: { name: { type: 'string' }, connection: { type: 'string' } },
 } as const;
 
+/** The what-if answer: the decision, and which rule (actions, expiry), mode or identity decided it. */
+function explain(
+  decision: AccessDecision & { ip: string; expiredRules: RuleInfo[] },
+  action: NetworkAction | undefined,
+) {
+  const expired = decision.expiredRules.map((r) => ({ value: r.value, expiresAt: r.expiresAt }));
+  const common = {
+    ip: decision.ip,
+    ...(action ? { action } : {}),
+    ...(expired.length > 0 ? { expiredRules: expired } : {}),
+  };
+  if (!decision.allowed) {
+    return {
+      ...common,
+      allowed: false,
+      reason: decision.reason,
+      message: decision.message,
+      ...(decision.rule ? { matchedRule: decision.rule, matchedRuleActions: 'pull' } : {}),
+      ...(decision.identity ? { identity: decision.identity } : {}),
+    };
+  }
+  return {
+    ...common,
+    allowed: true,
+    via: decision.via,
+    ...(decision.rule ? { matchedRule: decision.rule } : {}),
+    ...(decision.ruleActions ? { matchedRuleActions: decision.ruleActions } : {}),
+    ...(decision.ruleExpiresAt ? { matchedRuleExpiresAt: decision.ruleExpiresAt } : {}),
+    ...(decision.ruleIpSet ? { matchedIpSet: decision.ruleIpSet } : {}),
+    ...(decision.identityNetwork ? { identityNetwork: decision.identityNetwork } : {}),
+    ...(decision.wouldDeny
+      ? {
+          reportOnly: true,
+          wouldDeny: {
+            reason: decision.wouldDeny.reason,
+            message: decision.wouldDeny.message,
+            ...(decision.wouldDeny.rule ? { matchedRule: decision.wouldDeny.rule } : {}),
+          },
+        }
+      : {}),
+  };
+}
+
 /** checkNetworkAccess, the denial log and private endpoint connections. */
 export function registerNetworkRoutes(ctx: ManagementContext): void {
   const { access, audit, privateEndpoints, route, registryFor } = ctx;
@@ -24,14 +72,23 @@ export function registerNetworkRoutes(ctx: ManagementContext): void {
   route({
     method: 'POST',
     url: '/api/registries/:name/checkNetworkAccess',
-    summary: 'How a request from an address would be decided, and the rule that matched',
+    summary:
+      'How a request from an address would be decided for an action (pull/push): the rule that matched, its actions and expiry, expired rules, report-only',
     tag: 'Network',
     params: registryNameParams,
     body: checkNetworkAccessBodySchema,
     responses: { 200: { description: 'The decision' } },
-    handler: async (request: FastifyRequest<{ Params: { name: string }; Body: { ip: string } }>) => {
+    handler: async (
+      request: FastifyRequest<{
+        Params: { name: string };
+        Body: { ip: string; action?: NetworkAction; apiKey?: string };
+      }>,
+    ) => {
       const registry = await registryFor(request.principal, request.params.name, 'Reader');
-      const decision = await access.check(registry, request.body.ip);
+      const identity = request.body.apiKey
+        ? await ctx.identities.networkIdentity(request.body.apiKey)
+        : undefined;
+      const decision = await access.check(registry, request.body.ip, request.body.action ?? 'pull', identity);
       if (!decision) {
         throw new ManagementError(
           'InvalidParameter',
@@ -39,21 +96,15 @@ export function registerNetworkRoutes(ctx: ManagementContext): void {
           { target: 'ip' },
         );
       }
-      if (decision.allowed)
-        return {
-          ip: decision.ip,
-          allowed: true,
-          via: decision.via,
-          ...(decision.rule ? { matchedRule: decision.rule } : {}),
-        };
-      return { ip: decision.ip, allowed: false, reason: decision.reason, message: decision.message };
+      return explain(decision, request.body.action);
     },
   });
 
   route({
     method: 'GET',
     url: '/api/registries/:name/networkDenials',
-    summary: 'Refused data-plane requests, newest first, with counts per client address',
+    summary:
+      'Refused data-plane requests counted per address, reason and minute (newest first), totals per address, and a per-minute time series',
     tag: 'Network',
     params: registryNameParams,
     querystring: {
@@ -85,21 +136,35 @@ export function registerNetworkRoutes(ctx: ManagementContext): void {
         );
       }
       await access.flush();
+      const since = request.query.since ? new Date(request.query.since) : undefined;
       const result = await audit.queryDenials(registry, {
-        ...(request.query.since ? { since: new Date(request.query.since) } : {}),
+        ...(since ? { since } : {}),
         ...(clientIp ? { clientIp } : {}),
         limit: Math.min(Number(request.query.limit ?? 100), 10_000),
+        seriesSince: since ?? new Date(Date.now() - 86_400_000),
       });
       return {
-        value: result.denials.map(({ registry: _r, time, ...rest }) => ({
-          time: time.toISOString(),
-          ...rest,
+        // One entry per address, reason, entry point, mode and minute, newest first: `time` is its
+        // latest denial, `method`/`path` its first sample, `count` how many it stands for.
+        value: result.buckets.map((b) => ({
+          time: b.lastSeen.toISOString(),
+          firstSeen: b.firstSeen.toISOString(),
+          minute: b.minute.toISOString(),
+          clientIp: b.clientIp,
+          method: b.samples[0]?.method ?? '',
+          path: b.samples[0]?.path ?? '',
+          reason: b.reason,
+          entry: b.entry,
+          count: b.count,
+          samples: b.samples,
+          ...(b.reportOnly ? { reportOnly: true } : {}),
         })),
         countsByIp: result.countsByIp.map((c) => ({
           clientIp: c.clientIp,
           count: c.count,
           lastSeen: c.lastSeen.toISOString(),
         })),
+        timeSeries: result.timeSeries.map((p) => ({ time: p.minute.toISOString(), counts: p.counts })),
       };
     },
   });

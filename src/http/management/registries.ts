@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { ManagementContext } from '../management-api.js';
+import { sendEtag, warn, writeCondition, type ManagementContext } from './context.js';
 import type { RegistryBody } from '../../management/registries.js';
 import {
   regenerateCredentialBodySchema,
@@ -38,9 +38,11 @@ export function registerRegistryRoutes(ctx: ManagementContext): void {
     tag: 'Registries',
     params: registryNameParams,
     responses: { 200: { description: 'The registry', schema: registryResourceSchema } },
-    handler: async (request: NameRequest) => {
+    handler: async (request: NameRequest, reply: FastifyReply) => {
       identities.authorize(request.principal, request.params.name.toLowerCase(), 'Reader');
-      return registries.get(request.params.name);
+      const { resource, etag } = await registries.getWithEtag(request.params.name);
+      sendEtag(reply, etag);
+      return reply.send(resource);
     },
   });
 
@@ -54,6 +56,7 @@ export function registerRegistryRoutes(ctx: ManagementContext): void {
     responses: {
       200: { description: 'Replaced', schema: registryResourceSchema },
       201: { description: 'Created', schema: registryResourceSchema },
+      412: { description: 'If-Match did not match the ETag (PreconditionFailed)' },
     },
     handler: async (
       request: FastifyRequest<{ Params: { name: string }; Body: RegistryBody }>,
@@ -69,8 +72,10 @@ export function registerRegistryRoutes(ctx: ManagementContext): void {
           () => false,
         ));
       identities.authorize(request.principal, exists ? name : '*', 'Contributor');
-      const result = await registries.put(request.params.name, request.body);
+      await ctx.ipSets.assertExist(request.body.properties?.networkRuleSet?.ipRules ?? []);
+      const result = await registries.put(request.params.name, request.body, writeCondition(request));
       warn(reply, result.warnings);
+      sendEtag(reply, result.etag);
       return reply.code(result.created ? 201 : 200).send(result.resource);
     },
   });
@@ -82,14 +87,19 @@ export function registerRegistryRoutes(ctx: ManagementContext): void {
     tag: 'Registries',
     params: registryNameParams,
     body: registryBodySchema,
-    responses: { 200: { description: 'Updated', schema: registryResourceSchema } },
+    responses: {
+      200: { description: 'Updated', schema: registryResourceSchema },
+      412: { description: 'If-Match did not match the ETag (PreconditionFailed)' },
+    },
     handler: async (
       request: FastifyRequest<{ Params: { name: string }; Body: RegistryBody }>,
       reply: FastifyReply,
     ) => {
       identities.authorize(request.principal, request.params.name.toLowerCase(), 'Contributor');
-      const result = await registries.patch(request.params.name, request.body);
+      await ctx.ipSets.assertExist(request.body.properties?.networkRuleSet?.ipRules ?? []);
+      const result = await registries.patch(request.params.name, request.body, writeCondition(request));
       warn(reply, result.warnings);
+      sendEtag(reply, result.etag);
       return reply.send(result.resource);
     },
   });
@@ -100,10 +110,13 @@ export function registerRegistryRoutes(ctx: ManagementContext): void {
     summary: 'Delete a registry and all of its content',
     tag: 'Registries',
     params: registryNameParams,
-    responses: { 204: { description: 'Deleted' } },
+    responses: {
+      204: { description: 'Deleted' },
+      412: { description: 'If-Match did not match the ETag (PreconditionFailed)' },
+    },
     handler: async (request: NameRequest, reply: FastifyReply) => {
       identities.authorize(request.principal, request.params.name.toLowerCase(), 'Owner');
-      await registries.delete(request.params.name);
+      await registries.delete(request.params.name, writeCondition(request));
       return reply.code(204).send();
     },
   });
@@ -171,10 +184,4 @@ export function registerRegistryRoutes(ctx: ManagementContext): void {
       return registries.regenerateCredential(request.params.name, request.body.name);
     },
   });
-}
-
-/** Tells the caller what was changed on its behalf (RFC 9111 Warning header, shown by the CLI). */
-function warn(reply: FastifyReply, warnings: string[]): void {
-  if (warnings.length > 0)
-    reply.header('Warning', warnings.map((w) => `299 berth "${w.replace(/"/g, "'")}"`).join(', '));
 }

@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ManagementError } from '../../errors/management.js';
 import { isValidRepositoryName, isValidTag } from '../../registry/names.js';
 import { clientAddressOf } from '../guard.js';
-import type { ManagementContext } from '../management-api.js';
+import type { ManagementContext } from './context.js';
 import { registryNameParams } from '../../management/schemas.js';
 
 export type RepoRequest = FastifyRequest<{ Params: { name: string; repository: string; tag?: string } }>;

@@ -4,7 +4,7 @@ import type { PortalSessions } from '../../auth/sessions.js';
 import { ManagementError } from '../../errors/management.js';
 import type { IpMatcher } from '../../network/index.js';
 import { clientAddressOf } from '../guard.js';
-import type { ManagementContext } from '../management-api.js';
+import type { ManagementContext } from './context.js';
 
 /** The portal's session cookie. Path=/api: only the API reads it, never the static files. */
 export const SESSION_COOKIE = 'berth_session';

@@ -4,7 +4,7 @@ import { isDataPlaneRole } from '../../auth/identities.js';
 import { ManagementError } from '../../errors/management.js';
 import { registryNameParams } from '../../management/schemas.js';
 import type { DataPlaneRoleName, RoleName, SignInRecord, SignInResult } from '../../store/types.js';
-import type { ManagementContext } from '../management-api.js';
+import type { ManagementContext } from './context.js';
 
 const ALL_ROLES = ['Owner', 'Contributor', 'Reader', 'AcrPull', 'AcrPush', 'AcrDelete'];
 const RESULTS: SignInResult[] = ['success', 'failure', 'rateLimited', 'disabled'];

@@ -8,7 +8,7 @@ import {
   tokenPasswordParams,
 } from '../../management/schemas.js';
 import { toScopeMapResource, toTokenResource } from '../../management/tokens.js';
-import type { ManagementContext } from '../management-api.js';
+import type { ManagementContext } from './context.js';
 
 const childParams = (child: string) => ({
   type: 'object',

@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { WebhookInput, WebhookService } from '../../management/webhooks.js';
 import { WEBHOOK_ACTIONS, type DeliveryRecord, type WebhookRecord } from '../../store/webhook-types.js';
-import type { ManagementContext } from '../management-api.js';
+import type { ManagementContext } from './context.js';
 
 type HookRequest = FastifyRequest<{
   Params: { name: string; webhook: string };

@@ -60,6 +60,21 @@ export function requiredAccess(route: V2Route, method: string, query: URLSearchP
 }
 
 /**
+ * Refuses an identity limited to some networks (an API key's `allowedIpRanges`) outside them: a leaked
+ * key is useless off its network, whatever the registry's rules allow.
+ */
+export function assertIdentityNetwork(request: FastifyRequest, identity: DataPlaneIdentity): void {
+  const allowed = identity.allowedNetworks;
+  const client = request.clientAddress;
+  if (!allowed || !client || allowed.matches(client)) return;
+  throw new OciError(
+    'DENIED',
+    `client with IP '${client.text}' may not use the credential '${identity.ref.name}': it is limited to other networks`,
+    { reason: 'identityNetworkNotAllowed', clientIp: client.text, registry: request.registry },
+  );
+}
+
+/**
  * Authentication and authorization of `/v2/` requests, after the network guard: Bearer JWTs (from
  * `/oauth2/token`), Basic credentials, Bearer API keys, or anonymous. A caller without credentials is
  * challenged (401 + `WWW-Authenticate: Bearer realm=…,service=…,scope=…`); a signed-in caller asking for
@@ -78,6 +93,7 @@ export class DataPlaneAuth {
     const required = requiredAccess(route, request.method, query);
     const caller = await this.caller(request, registry, settings, required);
     request.identity = caller.identity.ref;
+    assertIdentityNetwork(request, caller.identity);
     const allows = (r: ResourceAccess) =>
       caller.granted
         ? covers(caller.granted, r)

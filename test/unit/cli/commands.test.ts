@@ -484,20 +484,15 @@ describe('credentials', () => {
 });
 
 describe('network rules', () => {
-  test('add appends to the existing rules (arrays replace on PATCH) and prints the registry', async () => {
+  test('add sends only the new rule in one atomic POST and prints the registry', async () => {
     api.seed('myregistry', { ipRules: [{ action: 'Allow', value: '198.51.100.0/24' }] });
     const result = await cli.run('network-rule', 'add', '-n', 'myregistry', '--ip-address', '203.0.113.0/24');
     assert.equal(result.code, 0, result.stderr);
-    assert.deepEqual(last().body, {
-      properties: {
-        networkRuleSet: {
-          ipRules: [
-            { action: 'Allow', value: '198.51.100.0/24' },
-            { action: 'Allow', value: '203.0.113.0/24' },
-          ],
-        },
-      },
-    });
+    // One atomic request naming only the new rule: no read-modify-write of the list.
+    assert.equal(last().method, 'POST');
+    assert.match(last().url, /\/api\/registries\/myregistry\/networkRuleSet\/ipRules$/);
+    assert.deepEqual(last().body, { ipRules: [{ action: 'Allow', value: '203.0.113.0/24' }] });
+    assert.ok(!api.requests.some((r) => r.method === 'PATCH' || r.method === 'GET'));
     assert.deepEqual(json(result.stdout).networkRuleSet.ipRules, [
       { action: 'Allow', ipAddressOrRange: '198.51.100.0/24' },
       { action: 'Allow', ipAddressOrRange: '203.0.113.0/24' },
@@ -517,8 +512,11 @@ describe('network rules', () => {
       'none',
     );
     assert.equal(result.code, 0);
-    assert.match(result.stderr, /WARNING: registry 'myregistry' already allows 203\.0\.113\.0\/24/);
-    assert.ok(!api.requests.some((r) => r.method === 'PATCH'));
+    // The server's own words, carried by its Warning header.
+    assert.match(result.stderr, /WARNING: IP rule '203\.0\.113\.0\/24' is already present\./);
+    assert.deepEqual(api.registries.get('myregistry')!.ipRules, [
+      { action: 'Allow', value: '203.0.113.0/24' },
+    ]);
   });
 
   test('an invalid rule is the API error, exit 1', async () => {
@@ -628,7 +626,7 @@ describe('audit denials', () => {
       last().url,
       '/api/registries/myregistry/networkDenials?since=2026-01-01T00%3A00%3A00.000Z&ip=198.51.100.7&limit=5',
     );
-    assert.match(result.stdout, /^TIME\s+CLIENT IP\s+METHOD\s+PATH\s+REASON\s+ENTRY\n/);
+    assert.match(result.stdout, /^TIME\s+COUNT\s+CLIENT IP\s+METHOD\s+PATH\s+REASON\s+ENTRY\n/);
     assert.match(result.stdout, /198\.51\.100\.7\s+GET\s+\/v2\/\s+ipNotAllowed\s+public/);
     assert.doesNotMatch(result.stdout, /198\.51\.100\.8/);
     const counts = await cli.run(

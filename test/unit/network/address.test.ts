@@ -126,7 +126,10 @@ describe('parseIpRule normalisation', () => {
   ];
   for (const [input, value, family, prefixLength, hostBitsCleared] of cases) {
     test(`${input} → ${value}`, () => {
-      assert.deepEqual(parseIpRule(input), { value, family, prefixLength, hostBitsCleared });
+      const { coversAllIPv4, ...rule } = parseIpRule(input);
+      assert.deepEqual(rule, { value, family, prefixLength, hostBitsCleared });
+      // IPv6 ranges shorter than /96 that hold ::ffff:0:0/96 hold every IPv4 client too.
+      assert.equal(coversAllIPv4, value === '::/0' || value === '::fffe:0:0/95');
     });
   }
 

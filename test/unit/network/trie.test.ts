@@ -39,9 +39,20 @@ describe('compileIpRules', () => {
     assert.equal(matcher.matches('10.1.2.3'), true);
   });
 
-  test('IPv4-mapped clients match IPv4 rules, and families never cross', () => {
+  test('IPv4-mapped clients match IPv4 rules; an IPv6 rule covering ::ffff:0:0/96 matches IPv4 clients', () => {
     assert.equal(matcher.match('::ffff:10.1.2.3'), '10.1.2.3');
-    assert.equal(compileIpRules(['::/0']).match('1.2.3.4'), undefined);
+    // An IPv4 client is ::ffff:a.b.c.d in IPv6, so `::/0` (and `::/80`, which holds it) contain it.
+    assert.equal(compileIpRules(['::/0']).match('1.2.3.4'), '::/0');
+    assert.equal(compileIpRules(['::/0', '::/80', '::/81']).match('1.2.3.4'), '::/80');
+    assert.equal(compileIpRules(['::/0', '10.0.0.0/8']).match('10.1.1.1'), '10.0.0.0/8');
+    assert.equal(compileIpRules(['::/0', '0.0.0.0/0']).match('10.1.1.1'), '0.0.0.0/0');
+    assert.equal(compileIpRules(['2001:db8::/32', '::1']).match('1.2.3.4'), undefined);
+    assert.equal(parseIpRule('::ffff:1.2.3.4/80').value, '::/80');
+    assert.equal(parseIpRule('::ffff:1.2.3.4/80').coversAllIPv4, true);
+    assert.equal(parseIpRule('::ffff:0:0/95').coversAllIPv4, true);
+    assert.equal(parseIpRule('::1:0:0/95').coversAllIPv4, false);
+    assert.equal(compileIpRules(['::ffff:0:0/95']).match('192.0.2.1'), '::fffe:0:0/95');
+    // IPv4 rules never match IPv6 clients outside the mapped range.
     assert.equal(compileIpRules(['0.0.0.0/0']).match('::1'), undefined);
     assert.equal(compileIpRules(['::ffff:10.0.0.0/104']).match('10.9.9.9'), '10.0.0.0/8');
   });
@@ -91,10 +102,18 @@ function bit(b: Uint8Array, i: number): number {
   return (b[i >> 3]! >> (7 - (i & 7))) & 1;
 }
 
-function contains(rule: OracleRule, family: 4 | 6, address: Uint8Array): boolean {
-  if (rule.family !== family) return false;
-  for (let i = 0; i < rule.length; i++) if (bit(rule.bytes, i) !== bit(address, i)) return false;
-  return true;
+/**
+ * Whether the rule contains the client, the client written as IPv6 (an IPv4 client as ::ffff:a.b.c.d),
+ * and the rule's length in that space (so an IPv4 rule is 96 + its length), for longest-match.
+ */
+function contains(rule: OracleRule, family: 4 | 6, address: Uint8Array): number | undefined {
+  const as6 = (f: 4 | 6, b: Uint8Array, length: number) =>
+    f === 4 ? { b: new Uint8Array([...MAPPED, ...b]), length: length + 96 } : { b, length };
+  const r = as6(rule.family, rule.bytes, rule.length);
+  const c = as6(family, address, 0);
+  if (family === 6 && rule.family === 4) return undefined; // c is not in ::ffff:0:0/96 (it would be family 4)
+  for (let i = 0; i < r.length; i++) if (bit(r.b, i) !== bit(c.b, i)) return undefined;
+  return r.length;
 }
 
 const ruleArbitrary = fc.oneof(
@@ -104,8 +123,10 @@ const ruleArbitrary = fc.oneof(
   fc.tuple(bytes(4), fc.integer({ min: 0, max: 8 })),
   fc.tuple(
     bytes(4).map((b) => new Uint8Array([...MAPPED, ...b])),
-    fc.integer({ min: 90, max: 128 }),
+    fc.integer({ min: 80, max: 128 }),
   ),
+  // short IPv6 ranges from ::, some of which hold the whole IPv4-mapped range
+  fc.tuple(fc.constant(new Uint8Array(16)), fc.integer({ min: 0, max: 95 })),
 );
 
 /** Clients: random ones, and for each rule one just inside it and one with the first host bit flipped. */
@@ -137,8 +158,13 @@ function agreesWithScan(raw: [Uint8Array, number][], noise: Uint8Array[], probed
   for (const clientBytes of clientsFor(rules.slice(0, probedRules), noise)) {
     const client = parseClientAddress(formatAddress(clientBytes))!;
     let best: OracleRule | undefined;
+    let bestLength = -1;
     for (const rule of rules) {
-      if (contains(rule, client.family, client.bytes) && (!best || rule.length > best.length)) best = rule;
+      const length = contains(rule, client.family, client.bytes);
+      if (length !== undefined && length > bestLength) {
+        best = rule;
+        bestLength = length;
+      }
     }
     const expected = best && parseIpRule(best.text).value;
     assert.equal(matcher.match(client), expected, `client ${client.text}`);

@@ -50,6 +50,7 @@ interface LooseBody {
   };
   name?: string;
   ip?: string;
+  ipRules?: { action?: string; value: string }[];
 }
 
 class HttpError extends Error {
@@ -230,6 +231,36 @@ export async function startFakeApi(options: { dataEndpoint?: string } = {}): Pro
     get(r.params.name!);
     registries.delete(r.params.name!);
     return reply.code(204).send();
+  });
+  // The atomic rule operations, as the real server answers them (canonical values are not computed here).
+  route('POST', '/api/registries/:name/networkRuleSet/ipRules', (r, reply) => {
+    const reg = get(r.params.name!);
+    const copy = { ...reg, ipRules: [...reg.ipRules] };
+    const added: string[] = [];
+    const alreadyPresent: string[] = [];
+    for (const rule of r.body?.ipRules ?? []) {
+      if (copy.ipRules.some((x) => x.value === rule.value)) alreadyPresent.push(rule.value);
+      else {
+        added.push(rule.value);
+        copy.ipRules.push({ action: 'Allow', value: rule.value });
+      }
+    }
+    applyProperties(copy, { networkRuleSet: { ipRules: copy.ipRules } });
+    Object.assign(reg, copy);
+    if (alreadyPresent.length > 0)
+      reply.header(
+        'Warning',
+        alreadyPresent.map((v) => `299 berth "IP rule '${v}' is already present."`).join(', '),
+      );
+    return { added, alreadyPresent, registry: resource(reg) };
+  });
+  route('DELETE', '/api/registries/:name/networkRuleSet/ipRules', (r) => {
+    const reg = get(r.params.name!);
+    const values = (r.body?.ipRules ?? []).map((rule) => rule.value);
+    const removed = values.filter((v) => reg.ipRules.some((x) => x.value === v));
+    const notPresent = values.filter((v) => !removed.includes(v));
+    reg.ipRules = reg.ipRules.filter((x) => !values.includes(x.value));
+    return { removed, notPresent, registry: resource(reg) };
   });
   route('GET', '/api/registries/:name/endpoints', (r) => {
     const reg = get(r.params.name!);
