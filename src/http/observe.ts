@@ -131,8 +131,11 @@ export function metricsObserver(metrics: BerthMetrics): RequestObserver {
   };
 }
 
-/** Refused requests logged per client address and minute before the rest are only counted. */
-const REFUSED_LINES_PER_MINUTE = 10;
+/**
+ * Refused requests logged per client address and minute before the rest are only counted (the denial
+ * log counts every one of them exactly, so one line a minute per address is enough to see who).
+ */
+const REFUSED_LINES_PER_MINUTE = 1;
 const TRACKED_CLIENTS = 10_000;
 
 /**

@@ -238,7 +238,7 @@ test('one access-log line per data-plane request, refused clients capped per min
   lines.length = 0;
   for (let i = 0; i < 25; i++) await dataPlane(berth, denied, 'GET', '/v2/', { from: '127.0.0.3' });
   const refusedLines = lines.filter((l) => l.msg === 'request' && l.registry === denied);
-  assert.equal(refusedLines.length, 10);
+  assert.equal(refusedLines.length, 1, 'one line a minute per refused address');
   assert.equal(refusedLines[0]!.denialReason, 'ipNotAllowed');
   assert.equal(refusedLines[0]!.clientIp, '127.0.0.3');
 });
