@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { IdentityService, OWNER_NAME } from './auth/identities.js';
 import { parseListen, type BerthConfig } from './config.js';
+import { limitConnections } from './http/connections.js';
 import { buildDataPlane } from './http/data-plane.js';
 import { NetworkGuard } from './http/guard.js';
 import { buildManagementApi } from './http/management-api.js';
@@ -100,6 +101,16 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
         directory,
         logger: log,
         guard,
+        connectionLimits: {
+          maxConnections: config.limits.maxConnections,
+          maxConnectionsPerClient: config.limits.maxConnectionsPerClient,
+          exempt: trustedProxies,
+          headerTimeoutMs: config.limits.headerTimeoutMs,
+        },
+        bodyLimits: {
+          idleTimeoutMs: config.limits.bodyIdleTimeoutMs,
+          minBytesPerSecond: config.limits.bodyMinBytesPerSecond,
+        },
         ...(fixedRegistry ? { fixedRegistry } : {}),
         ...(https ? { https } : {}),
         ...(config.proxyProtocol && entry.kind === 'public'
@@ -139,6 +150,11 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
       trustedProxies,
       dataEndpoints: urls,
       logger: log,
+    });
+    limitConnections(api.server, {
+      maxConnections: config.limits.managementMaxConnections,
+      headerTimeoutMs: config.limits.headerTimeoutMs,
+      answerInOciShape: false,
     });
     cleanups.push(() => api.close());
     const managementUrl = await listen(api, config.managementListen, 'http');

@@ -16,6 +16,7 @@ export const MANAGEMENT_ERROR_CODES = {
   ResourceNotFound: 404,
   RegistryNameInUse: 409,
   Conflict: 409,
+  RequestEntityTooLarge: 413,
   InternalServerError: 500,
 } as const satisfies Record<string, number>;
 

@@ -1,4 +1,4 @@
-import { PassThrough, type Readable } from 'node:stream';
+import type { PassThrough } from 'node:stream';
 import type { FastifyRequest } from 'fastify';
 import type { IdentityService } from '../auth/identities.js';
 import { OciError } from '../errors/oci.js';
@@ -50,8 +50,8 @@ interface Flight {
 
 /**
  * The data plane's network guard. `check` decides every request before credentials are looked at
- * (the trusted-service bypass alone verifies a credential, and only after a denial). `guardBody`
- * wraps a streaming request body so that a rule change cuts an upload off mid-way.
+ * (the trusted-service bypass alone verifies a credential, and only after a denial). `watchBody`
+ * follows a streaming request body so that a rule change cuts an upload off mid-way.
  */
 export class NetworkGuard {
   private readonly flights = new Map<string, Set<Flight>>();
@@ -73,11 +73,8 @@ export class NetworkGuard {
     if (!decision.allowed) throw this.deny(request, registry, client, decision, false);
   }
 
-  /** The request body, which a later rule change can cut off with `DENIED`. */
-  guardBody(request: FastifyRequest): Readable {
-    const body = new PassThrough({ highWaterMark: 1024 * 1024 });
-    request.raw.on('error', (error) => body.destroy(error));
-    request.raw.pipe(body);
+  /** Lets a later rule change cut the request's body off with `DENIED` while it is being read. */
+  watchBody(request: FastifyRequest, body: PassThrough): void {
     const flights = this.flights.get(request.registry) ?? new Set<Flight>();
     this.flights.set(request.registry, flights);
     const flight = { request, body };
@@ -89,7 +86,6 @@ export class NetworkGuard {
     };
     body.once('close', done);
     request.raw.once('close', done);
-    return body;
   }
 
   private async recheck(registry: string): Promise<void> {

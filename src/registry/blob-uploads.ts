@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { OciError } from '../errors/oci.js';
 import { StoreNotFoundError } from '../store/errors.js';
 import type { BlobStore, MetadataStore, UploadSession } from '../store/types.js';
@@ -52,7 +53,14 @@ export class BlobUploads {
   ): Promise<string> {
     const digest = parseDigest(digestText);
     const upload = await this.startUpload(registry, repository);
-    return this.completeUpload(registry, repository, upload.id, digest.text, body, {});
+    try {
+      return await this.completeUpload(registry, repository, upload.id, digest.text, body, {});
+    } catch (error) {
+      // Nobody can resume a session they were never told about: a failed single-request upload is gone.
+      const session = await this.meta.getUpload(registry, upload.id);
+      if (session) await this.dropUpload(session).catch(() => undefined);
+      throw error;
+    }
   }
 
   /** The state of an upload, for `GET` on its URL and for responses. */
@@ -132,13 +140,14 @@ export class BlobUploads {
     const key = uploadKey(session);
     const hash = this.hashes.take(key, offset) ?? (await this.rehash(session, offset));
     const hashing = new HashingStream(hash);
-    body.pipe(hashing);
-    body.on('error', (error) => hashing.destroy(error));
+    // pipeline, not pipe: a body that already failed (its client gone, its framing broken) must fail
+    // this write too, not leave it waiting for bytes that never come. Its error reaches writeUpload
+    // through `hashing`.
+    pipeline(body, hashing).catch(() => undefined);
     let written: number;
     try {
       written = await this.blobs.writeUpload(session.registry, session.id, offset, hashing);
     } catch (error) {
-      body.unpipe(hashing);
       if (error instanceof StoreNotFoundError)
         throw new OciError('BLOB_UPLOAD_UNKNOWN', `blob upload unknown: ${session.id}`);
       throw error;

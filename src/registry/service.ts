@@ -10,7 +10,7 @@ import type {
 } from '../store/types.js';
 import { digestOf } from './digest.js';
 import { parseManifest } from './manifest.js';
-import { parseDigest, parseReference } from './names.js';
+import { isDigestReference, isValidTag, parseDigest, parseReference } from './names.js';
 import { BlobUploads } from './blob-uploads.js';
 
 /** Behaviour switches of the data plane, from configuration. */
@@ -45,6 +45,15 @@ export class RegistryService {
 
   /** Resolves a tag or digest to a stored manifest. */
   async getManifest(registry: string, repository: string, reference: string): Promise<ManifestRecord> {
+    // A reference that cannot be a tag names no manifest: the conformance suite expects 404 here (a PUT
+    // to such a reference stays TAG_INVALID).
+    if (!isDigestReference(reference) && !isValidTag(reference))
+      throw await this.unknown(
+        registry,
+        repository,
+        'MANIFEST_UNKNOWN',
+        `manifest unknown: ${reference.slice(0, 300)}`,
+      );
     const ref = parseReference(reference);
     const digest =
       ref.kind === 'tag' ? await this.meta.resolveTag(registry, repository, ref.tag) : ref.digest.text;

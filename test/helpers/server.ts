@@ -19,8 +19,9 @@ export interface TestBerth extends RunningBerth {
   stop(): Promise<void>;
 }
 
-export type ConfigOverrides = Partial<Omit<BerthConfig, 'registry'>> & {
+export type ConfigOverrides = Partial<Omit<BerthConfig, 'registry' | 'limits'>> & {
   registry?: Partial<BerthConfig['registry']>;
+  limits?: Partial<BerthConfig['limits']>;
 };
 
 /** Starts Berth for a test. Pass `dataDir` to reuse one (restart tests). */
@@ -35,6 +36,7 @@ export async function startTestBerth(overrides: ConfigOverrides = {}): Promise<T
     ...overrides,
     dataDir,
     registry: { ...DEFAULT_CONFIG.registry, ...overrides.registry },
+    limits: { ...DEFAULT_CONFIG.limits, ...overrides.limits },
   };
   const berth = await startBerth(config, pino({ level: config.logLevel }));
   return {
