@@ -22,6 +22,9 @@ import { SqliteManagementStore } from './store/sqlite-management-store.js';
 import { SqliteMetadataStore } from './store/sqlite-metadata-store.js';
 import type { BlobStore, MetadataStore } from './store/types.js';
 
+/** Leftovers younger than this are not touched by the periodic reconciliation (work may be in flight). */
+const RECONCILE_MIN_AGE_MS = 10 * 60_000;
+
 /** A running Berth: its listeners' addresses and a way to stop it cleanly. */
 export interface RunningBerth {
   /** `http(s)://host:port` of each public data-plane listener, in configuration order. */
@@ -85,7 +88,17 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
       automaticContentDiscovery: config.registry.automaticContentDiscovery,
       uploadTtlMs: config.registry.uploadTtlSeconds * 1000,
       storageQuota: (registry) => registries.storageQuota(registry),
+      maxUploadSessionsPerRegistry: config.limits.maxUploadSessionsPerRegistry,
+      maxUploadSessionsPerClient: config.limits.maxUploadSessionsPerClient,
     });
+    // Whatever a crash left inside a commit or an upload is healed before the first request.
+    const reconcile = async (minAgeMs: number) => {
+      const names = (await meta.listRegistries()).map((registry) => registry.name);
+      const report = await service.uploads.reconcile(names, minAgeMs);
+      if (report.completed + report.sessionsRemoved + report.filesRemoved > 0)
+        log.info({ ...report }, 'upload leftovers reconciled');
+    };
+    await reconcile(0);
     const access = new NetworkAccessService(meta, management, log);
     access.start();
     cleanups.push(() => access.stop());
@@ -163,6 +176,8 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
     const purgeEvery = Math.max(1000, Math.min(10 * 60_000, config.registry.uploadTtlSeconds * 250));
     const purgeTimer = setInterval(() => {
       service.uploads.purgeStaleUploads().catch((err: unknown) => log.error({ err }, 'upload purge failed'));
+      // Later passes leave alone anything young enough to be an upload or commit still in flight.
+      reconcile(RECONCILE_MIN_AGE_MS).catch((err: unknown) => log.error({ err }, 'upload reconcile failed'));
     }, purgeEvery);
     purgeTimer.unref();
     cleanups.push(() => clearInterval(purgeTimer));

@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { OciError } from '../errors/oci.js';
+import { OciError, tooManyRequests } from '../errors/oci.js';
+import { crashPoint } from './crash-points.js';
 import { StoreNotFoundError } from '../store/errors.js';
 import type { BlobStore, MetadataStore, UploadSession } from '../store/types.js';
 import { createDigestHash } from './digest.js';
 import { parseDigest, type Digest } from './names.js';
-import type { RegistryOptions } from './service.js';
+import type { RegistryOptions } from './options.js';
 import { HashingStream, UploadHashCache, hashStream } from './uploads.js';
 
 /** The result of starting or resuming an upload. */
@@ -28,6 +29,7 @@ export interface ChunkClaim {
 export class BlobUploads {
   private readonly hashes = new UploadHashCache();
   private readonly busyUploads = new Set<string>();
+  private readonly clientSessions = new ClientSessions();
 
   constructor(
     private readonly meta: MetadataStore,
@@ -35,13 +37,40 @@ export class BlobUploads {
     private readonly options: RegistryOptions,
   ) {}
 
-  /** Opens an upload session. */
-  async startUpload(registry: string, repository: string): Promise<UploadState> {
+  /** Opens an upload session for `client` (its address), within the per-registry and per-client caps. */
+  async startUpload(registry: string, repository: string, client = ''): Promise<UploadState> {
+    await this.assertSessionCaps(registry, client);
     const id = randomUUID();
     const now = new Date();
-    await this.blobs.createUpload(registry, id);
+    // The row first: an upload file without a session is then always a leftover reconciliation removes.
     await this.meta.createUpload({ registry, repository, id, offset: 0, createdAt: now, updatedAt: now });
+    try {
+      await this.blobs.createUpload(registry, id);
+    } catch (error) {
+      await this.meta.deleteUpload(registry, id).catch(() => undefined);
+      throw error;
+    }
+    this.clientSessions.open(client, `${registry}/${id}`);
     return { id, offset: 0 };
+  }
+
+  private async assertSessionCaps(registry: string, client: string): Promise<void> {
+    const perClient = this.options.maxUploadSessionsPerClient;
+    if (perClient !== undefined && this.clientSessions.count(client) >= perClient) {
+      throw tooManyRequests(
+        `client ${client} already has ${perClient} open upload sessions; finish or cancel some first`,
+        { limit: 'maxUploadSessionsPerClient', max: perClient },
+        60,
+      );
+    }
+    const perRegistry = this.options.maxUploadSessionsPerRegistry;
+    if (perRegistry !== undefined && (await this.meta.countUploads(registry)) >= perRegistry) {
+      throw tooManyRequests(
+        `the registry already has ${perRegistry} open upload sessions; try again later`,
+        { limit: 'maxUploadSessionsPerRegistry', max: perRegistry },
+        60,
+      );
+    }
   }
 
   /** `POST ?digest=`: a whole blob in one request. */
@@ -50,9 +79,10 @@ export class BlobUploads {
     repository: string,
     digestText: string,
     body: Readable,
+    client = '',
   ): Promise<string> {
     const digest = parseDigest(digestText);
-    const upload = await this.startUpload(registry, repository);
+    const upload = await this.startUpload(registry, repository, client);
     try {
       return await this.completeUpload(registry, repository, upload.id, digest.text, body, {});
     } catch (error) {
@@ -164,7 +194,13 @@ export class BlobUploads {
     return { id: session.id, offset: next };
   }
 
+  /**
+   * Verify, record the verified digest on the session, rename, link, forget the session. A crash after
+   * the mark leaves a session that names its blob, so the final PUT (or reconciliation) finishes the
+   * commit instead of leaving an orphan blob file and a session that can never complete.
+   */
   private async commit(session: UploadSession, digest: Digest, length: number): Promise<void> {
+    if (session.committing === digest.text && (await this.finishCommit(session, digest.text))) return;
     const key = uploadKey(session);
     const hash = digest.algorithm === 'sha256' ? this.hashes.take(key, length) : undefined;
     const actual = hash
@@ -178,9 +214,62 @@ export class BlobUploads {
       });
     }
     await this.assertWithinQuota(session, digest.text, length);
+    await this.meta.markUploadCommitting(session.registry, session.id, digest.text);
+    crashPoint('after-mark');
     await this.blobs.commitUpload(session.registry, session.id, digest.text, length);
+    crashPoint('after-rename');
     await this.meta.linkBlob(session.registry, session.repository, digest.text, length);
+    crashPoint('after-link');
+    await this.forget(session);
+  }
+
+  /** Completes a commit a crash interrupted, when its blob is in place; false when it is not. */
+  private async finishCommit(session: UploadSession, digest: string): Promise<boolean> {
+    const blob = await this.blobs.stat(session.registry, digest);
+    if (!blob) return false;
+    await this.meta.linkBlob(session.registry, session.repository, digest, blob.size);
+    await this.blobs.deleteUpload(session.registry, session.id);
+    await this.forget(session);
+    return true;
+  }
+
+  private async forget(session: UploadSession): Promise<void> {
+    this.hashes.delete(uploadKey(session));
+    this.clientSessions.close(uploadKey(session));
     await this.meta.deleteUpload(session.registry, session.id);
+  }
+
+  /**
+   * Heals what a crash left (on start, and then periodically with `minAgeMs` so work in flight is not
+   * mistaken for a leftover): a session whose commit was interrupted completes when its blob is in
+   * place, a session without bytes is removed, and an upload file without a session is deleted.
+   */
+  async reconcile(registries: string[], minAgeMs: number, now = new Date()): Promise<ReconcileReport> {
+    const report: ReconcileReport = { completed: 0, sessionsRemoved: 0, filesRemoved: 0 };
+    const settled = (at: Date) => now.getTime() - at.getTime() >= minAgeMs;
+    for (const registry of registries) {
+      const files = new Map<string, Date>();
+      for await (const file of this.blobs.listUploadFiles(registry)) files.set(file.id, file.mtime);
+      const sessions = await this.meta.listUploads(registry, RECONCILE_BATCH);
+      const known = new Set(sessions.map((session) => session.id));
+      for (const session of sessions) {
+        if (files.has(session.id) || this.busyUploads.has(uploadKey(session)) || !settled(session.updatedAt))
+          continue;
+        if (session.committing && (await this.finishCommit(session, session.committing))) report.completed++;
+        else {
+          await this.forget(session);
+          report.sessionsRemoved++;
+        }
+      }
+      // Only a complete list of sessions can prove a file has none.
+      if (sessions.length === RECONCILE_BATCH) continue;
+      for (const [id, mtime] of files) {
+        if (known.has(id) || !settled(mtime)) continue;
+        await this.blobs.deleteUpload(registry, id);
+        report.filesRemoved++;
+      }
+    }
+    return report;
   }
 
   /** Refuses a new blob that would take the registry past its storage quota (a known blob costs nothing). */
@@ -206,8 +295,7 @@ export class BlobUploads {
   }
 
   private async dropUpload(session: UploadSession): Promise<void> {
-    this.hashes.delete(uploadKey(session));
-    await this.meta.deleteUpload(session.registry, session.id);
+    await this.forget(session);
     await this.blobs.deleteUpload(session.registry, session.id);
   }
 
@@ -228,6 +316,45 @@ export class BlobUploads {
     } finally {
       this.busyUploads.delete(key);
     }
+  }
+}
+
+/** What one reconciliation pass healed. */
+export interface ReconcileReport {
+  /** Interrupted commits finished (blob linked, session gone). */
+  completed: number;
+  /** Sessions whose bytes were gone. */
+  sessionsRemoved: number;
+  /** Upload files no session owned. */
+  filesRemoved: number;
+}
+
+/** More sessions than the per-registry cap allows in normal use; a registry past it is skipped for files. */
+const RECONCILE_BATCH = 10_000;
+
+/** Open sessions per client address on this node, for the per-client cap. */
+class ClientSessions {
+  private readonly byClient = new Map<string, Set<string>>();
+  private readonly clientOf = new Map<string, string>();
+
+  count(client: string): number {
+    return this.byClient.get(client)?.size ?? 0;
+  }
+
+  open(client: string, key: string): void {
+    const sessions = this.byClient.get(client) ?? new Set<string>();
+    this.byClient.set(client, sessions);
+    sessions.add(key);
+    this.clientOf.set(key, client);
+  }
+
+  close(key: string): void {
+    const client = this.clientOf.get(key);
+    if (client === undefined) return;
+    this.clientOf.delete(key);
+    const sessions = this.byClient.get(client);
+    sessions?.delete(key);
+    if (sessions?.size === 0) this.byClient.delete(client);
   }
 }
 

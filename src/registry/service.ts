@@ -12,20 +12,7 @@ import { digestOf } from './digest.js';
 import { parseManifest } from './manifest.js';
 import { isDigestReference, isValidTag, parseDigest, parseReference } from './names.js';
 import { BlobUploads } from './blob-uploads.js';
-
-/** Behaviour switches of the data plane, from configuration. */
-export interface RegistryOptions {
-  /** Largest manifest accepted, in bytes. */
-  maxManifestBytes: number;
-  /** Whether manifests, tags and blobs may be deleted. */
-  deleteEnabled: boolean;
-  /** Whether `POST ?mount=` without `from` may mount any blob already in the registry. */
-  automaticContentDiscovery: boolean;
-  /** Uploads untouched this long are purged. */
-  uploadTtlMs: number;
-  /** The most bytes a registry may store (its SKU's plan), or undefined for no limit. */
-  storageQuota?: (registry: string) => Promise<number | undefined>;
-}
+import type { RegistryOptions } from './options.js';
 
 /**
  * The OCI registry's operations over a registry's repositories, independent of HTTP: handlers parse a

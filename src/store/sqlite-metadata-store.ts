@@ -88,6 +88,7 @@ interface UploadRow {
   offset: number;
   created_at: number;
   updated_at: number;
+  committing: string | null;
 }
 
 /** The embedded metadata store: one SQLite file, WAL mode, every statement prepared once. */
@@ -99,6 +100,10 @@ export class SqliteMetadataStore implements MetadataStore {
   constructor(path: string) {
     this.db = openSqlite(path, SCHEMA);
     const db = this.db;
+    // Added after the first release: the digest an upload is being committed as (crash recovery).
+    const uploadColumns = db.prepare('PRAGMA table_info(uploads)').all() as { name: string }[];
+    if (!uploadColumns.some((column) => column.name === 'committing'))
+      db.exec('ALTER TABLE uploads ADD COLUMN committing TEXT');
     this.stmt = {
       getRegistry: db.prepare('SELECT name, created_at, properties FROM registries WHERE name = ?'),
       listRegistries: db.prepare('SELECT name, created_at, properties FROM registries ORDER BY name'),
@@ -166,6 +171,9 @@ export class SqliteMetadataStore implements MetadataStore {
       ),
       deleteUpload: db.prepare('DELETE FROM uploads WHERE registry = ? AND id = ?'),
       staleUploads: db.prepare('SELECT * FROM uploads WHERE updated_at < ? ORDER BY updated_at LIMIT ?'),
+      markCommitting: db.prepare('UPDATE uploads SET committing = ? WHERE registry = ? AND id = ?'),
+      registryUploads: db.prepare('SELECT * FROM uploads WHERE registry = ? ORDER BY id LIMIT ?'),
+      countUploads: db.prepare('SELECT COUNT(*) AS n FROM uploads WHERE registry = ?'),
     };
   }
 
@@ -420,6 +428,18 @@ export class SqliteMetadataStore implements MetadataStore {
     return (this.stmt.staleUploads.all(before.getTime(), limit) as UploadRow[]).map(toUpload);
   }
 
+  async markUploadCommitting(registry: string, id: string, digest: string): Promise<boolean> {
+    return this.stmt.markCommitting.run(digest, registry, id).changes > 0;
+  }
+
+  async listUploads(registry: string, limit: number): Promise<UploadSession[]> {
+    return (this.stmt.registryUploads.all(registry, limit) as UploadRow[]).map(toUpload);
+  }
+
+  async countUploads(registry: string): Promise<number> {
+    return (this.stmt.countUploads.get(registry) as { n: number }).n;
+  }
+
   async close(): Promise<void> {
     this.events.removeAllListeners();
     this.db.close();
@@ -452,5 +472,6 @@ function toUpload(row: UploadRow): UploadSession {
     offset: row.offset,
     createdAt: new Date(row.created_at),
     updatedAt: new Date(row.updated_at),
+    ...(row.committing ? { committing: row.committing } : {}),
   };
 }
