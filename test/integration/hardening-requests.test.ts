@@ -215,3 +215,31 @@ test('a monolithic POST whose Content-Length is shorter than its body keeps its 
   conn.destroy();
   await assertServing('a lying Content-Length');
 });
+
+test('SIGTERM is not held up by a stalled upload or an unread body', async () => {
+  const stopping = await startChildBerth();
+  const stalled = await RawConnection.open(stopping.url);
+  await stalled.write(
+    requestHead('POST', `/v2/hard/stall/blobs/uploads/?digest=${digestOf('x')}`, [
+      'Content-Length: 1000000',
+    ]) + 'only a few bytes',
+  );
+  const unread = await RawConnection.open(stopping.url);
+  void unread.write(
+    requestHead('PATCH', '/v2/hard/repo/blobs/uploads/00000000-0000-0000-0000-000000000000', [
+      'Content-Length: 5000000',
+    ]),
+  );
+  void unread.write(randomBlob(3 * 1024 * 1024));
+  await sleep(200);
+  stopping.process.kill('SIGTERM');
+  // Bounded wait: the body timeouts (30 s) and keep-alive (65 s) must not decide when it exits.
+  const exited = await Promise.race([
+    new Promise<boolean>((resolve) => stopping.process.once('exit', () => resolve(true))),
+    sleep(15_000).then(() => false),
+  ]);
+  stalled.destroy();
+  unread.destroy();
+  await stopping.stop();
+  assert.ok(exited, 'the server exits after SIGTERM while a body is stalled');
+});
