@@ -19,7 +19,7 @@ export interface AbuseRow {
 
 const SECONDS = Number(process.env.BENCH_ABUSE_SECONDS ?? 5);
 const UNREAD_REQUESTS = Number(process.env.BENCH_UNREAD_REQUESTS ?? 10_000);
-const UNREAD_BODY = 256 * 1024;
+const UNREAD_BODY = 1024 * 1024;
 
 type Abuse = (target: Target, auth: string, stop: AbortSignal) => Promise<void>;
 
@@ -33,7 +33,7 @@ export async function benchAbuse(target: Target, progress: (line: string) => voi
     ['idle bodies (200 connections)', idleBodies],
     ['dripping bodies (200 connections)', drippingBodies],
     ['upload-session flood', sessionFlood],
-    ['unread 256 KiB bodies (8 loops)', unreadBodies],
+    ['unread 1 MiB bodies (8 loops)', unreadBodies],
   ];
   for (const [name, abuse] of scenarios) {
     const stop = new AbortController();
@@ -174,10 +174,16 @@ async function unreadLoop(url: string, more: () => boolean): Promise<void> {
         socket.destroy();
         resolve();
       }
-      socket.once('data', finish);
+      // As curl sends a large body: ask first, send once told to continue, then wait for the answer.
+      socket.once('data', (chunk: Buffer) => {
+        if (!chunk.toString('latin1').startsWith('HTTP/1.1 100')) return finish();
+        socket.write(body);
+        socket.once('data', finish);
+      });
       socket.once('close', finish);
-      socket.write(`PATCH ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: ${body.length}\r\n\r\n`);
-      socket.write(body);
+      socket.write(
+        `PATCH ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\n\r\n`,
+      );
     });
   }
 }
