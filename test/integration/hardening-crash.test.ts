@@ -6,8 +6,10 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync, existsSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { startChildBerth } from '../helpers/child-server.js';
 import { bytes, digestOf, randomBlob } from '../helpers/oci.js';
+import { RawConnection, requestHead } from '../helpers/raw-http.js';
 import { ADMIN_AUTH } from '../helpers/server.js';
 
 const REPO = 'crash/repo';
@@ -102,3 +104,39 @@ for (const point of ['after-mark', 'after-rename', 'after-link'] as const) {
     }
   });
 }
+
+test('a client hanging up while the server re-hashes an upload after a restart does not kill it', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'berth-rehash-'));
+  try {
+    const first = await startChildBerth({ dataDir });
+    const location = await startChunked(first.url, randomBlob(48 * 1024 * 1024));
+    await first.stop();
+    // After the restart the running hash is gone, so the next chunk first re-hashes the 48 MiB.
+    const restarted = await startChildBerth({ dataDir });
+    try {
+      for (let round = 0; round < 3; round++) {
+        const conn = await RawConnection.open(restarted.url);
+        await conn.write(
+          requestHead('PATCH', location, [
+            'Content-Length: 1048576',
+            'Content-Type: application/octet-stream',
+          ]) + 'a few bytes of the chunk',
+        );
+        await sleep(round * 20);
+        conn.destroy();
+        await sleep(400);
+        assert.ok(
+          restarted.alive(),
+          `the server died: ${JSON.stringify(restarted.exit())}\n${restarted.stderr()}`,
+        );
+      }
+      const status = await fetch(`${restarted.url}${location}`, { headers: auth });
+      assert.equal(status.status, 204, 'the upload is still there at its old offset');
+      assert.equal(status.headers.get('range'), `0-${48 * 1024 * 1024 - 1}`);
+    } finally {
+      await restarted.stop();
+    }
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});

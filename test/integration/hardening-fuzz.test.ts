@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startChildBerth, type ChildBerth } from '../helpers/child-server.js';
+import { bytes, digestOf } from '../helpers/oci.js';
 import { RawConnection, requestHead } from '../helpers/raw-http.js';
 import { ADMIN_AUTH } from '../helpers/server.js';
 
@@ -28,6 +29,7 @@ function prng(seed: number): () => number {
 }
 
 let berth: ChildBerth;
+let bigDigest = '';
 before(async () => {
   berth = await startChildBerth({
     limits: {
@@ -37,6 +39,14 @@ before(async () => {
       maxUploadSessionsPerRegistry: 100_000,
     },
   });
+  const big = Buffer.alloc(4 * 1024 * 1024, 0x5a);
+  bigDigest = digestOf(big);
+  const pushed = await fetch(`${berth.url}/v2/fuzz/repo/blobs/uploads/?digest=${bigDigest}`, {
+    method: 'POST',
+    headers: { Authorization: ADMIN_AUTH, 'Content-Type': 'application/octet-stream' },
+    body: bytes(big),
+  });
+  assert.equal(pushed.status, 201);
 });
 after(async () => {
   await berth.stop();
@@ -78,6 +88,9 @@ function generate(random: () => number, uploads: string[]): Case {
     ['GET', upload],
     ['DELETE', upload],
     ['GET', `/v2/fuzz/repo/referrers/${DIGEST}`],
+    // A 4 MiB blob: a disconnect "before the response" lands while it streams (mid-response).
+    ['GET', `/v2/fuzz/repo/blobs/${bigDigest}`],
+    ['GET', `/v2/fuzz/repo/blobs/${bigDigest}`],
     ['OPTIONS', '/v2/'],
     ['GET', '/v2/%zz/bad'],
   ] as const);
