@@ -105,6 +105,7 @@ export function buildDataPlane(options: DataPlaneOptions): FastifyInstance {
   app.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined));
   app.decorateRequest('registry', '');
   app.decorateRequest('clientAddress', undefined);
+  app.decorateRequest('body_', undefined);
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('Docker-Distribution-API-Version', 'registry/2.0');

@@ -2,8 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_CONFIG, type BerthConfig } from '../../src/config.js';
-import { TEST_ADMIN_PASSWORD, type ConfigOverrides } from './server.js';
+import { testConfig, type ConfigOverrides } from './server.js';
 
 /** A Berth in its own process, so a test can see it die, measure its memory or kill -9 it. */
 export interface ChildBerth {
@@ -33,17 +32,7 @@ export async function startChildBerth(
   env: Record<string, string> = {},
 ): Promise<ChildBerth> {
   const dataDir = overrides.dataDir ?? mkdtempSync(join(tmpdir(), 'berth-child-'));
-  const config: BerthConfig = {
-    ...structuredClone(DEFAULT_CONFIG),
-    listen: ['127.0.0.1:0'],
-    managementListen: '127.0.0.1:0',
-    logLevel: process.env.BERTH_TEST_LOG_LEVEL ?? 'warn',
-    adminPassword: TEST_ADMIN_PASSWORD,
-    ...overrides,
-    dataDir,
-    registry: { ...DEFAULT_CONFIG.registry, ...overrides.registry },
-    limits: { ...DEFAULT_CONFIG.limits, ...overrides.limits },
-  };
+  const config = testConfig(overrides, dataDir, 'warn');
   const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'child-main.ts')], {
     env: { ...process.env, ...env, BERTH_TEST_CONFIG: JSON.stringify(config) },
     stdio: ['ignore', 'pipe', 'pipe'],

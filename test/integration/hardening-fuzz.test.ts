@@ -9,24 +9,13 @@ import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startChildBerth, type ChildBerth } from '../helpers/child-server.js';
 import { bytes, digestOf } from '../helpers/oci.js';
+import { prng } from '../helpers/prng.js';
 import { RawConnection, requestHead } from '../helpers/raw-http.js';
 import { ADMIN_AUTH } from '../helpers/server.js';
 
 const SEED = Number(process.env.BERTH_FUZZ_SEED ?? 20261201);
-const REQUESTS = Number(process.env.BERTH_FUZZ_REQUESTS ?? 3000);
+const REQUESTS = Number(process.env.BERTH_FUZZ_REQUESTS ?? 5000);
 const PARALLEL = 8;
-
-/** mulberry32: small, fast and the same everywhere, so a seed replays exactly. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 let berth: ChildBerth;
 let bigDigest = '';

@@ -110,6 +110,10 @@ async function openUpload(
   return { status: res.status, location: res.headers.location, headers: res.headers, text: res.text };
 }
 
+async function cancelUpload(location: string, from: string): Promise<void> {
+  await send(berth.url, location, { method: 'DELETE', from, headers: { Authorization: ADMIN_AUTH } });
+}
+
 test('a body that stops arriving is cut off with 408 and the connection closed', async () => {
   const upload = await openUpload('127.0.0.8');
   assert.equal(upload.status, 202);
@@ -120,11 +124,7 @@ test('a body that stops arriving is cut off with 408 and the connection closed',
   assert.equal(res.headers.connection, 'close');
   assertOciError(res.body, 'BLOB_UPLOAD_INVALID');
   conn.destroy();
-  await send(berth.url, upload.location!, {
-    method: 'DELETE',
-    from: '127.0.0.8',
-    headers: { Authorization: ADMIN_AUTH },
-  });
+  await cancelUpload(upload.location!, '127.0.0.8');
 });
 
 test('a body dripping below the minimum rate is cut off with 408', async () => {
@@ -141,11 +141,7 @@ test('a body dripping below the minimum rate is cut off with 408', async () => {
   assert.equal(res?.status, 408);
   assertOciError(res.body, 'BLOB_UPLOAD_INVALID');
   conn.destroy();
-  await send(berth.url, upload.location!, {
-    method: 'DELETE',
-    from: '127.0.0.9',
-    headers: { Authorization: ADMIN_AUTH },
-  });
+  await cancelUpload(upload.location!, '127.0.0.9');
 });
 
 test('upload sessions are capped per client and per registry with 429 TOOMANYREQUESTS and Retry-After', async () => {
@@ -157,11 +153,7 @@ test('upload sessions are capped per client and per registry with 429 TOOMANYREQ
   assert.ok(Number(over.headers['retry-after']) > 0);
   assertOciError(Buffer.from(over.text), 'TOOMANYREQUESTS');
   // Finishing (here: cancelling) one frees a place.
-  await send(berth.url, mine[0]!.location!, {
-    method: 'DELETE',
-    from: '127.0.0.10',
-    headers: { Authorization: ADMIN_AUTH },
-  });
+  await cancelUpload(mine[0]!.location!, '127.0.0.10');
   const freed = await openUpload('127.0.0.10');
   assert.equal(freed.status, 202);
   // Registry-wide: 3 open from .10, two more from .11 reach the registry's 5.

@@ -13,6 +13,7 @@ import {
   startUpload,
   type RawRequest,
 } from '../helpers/oci.js';
+import { prng } from '../helpers/prng.js';
 import { startTestBerth, type TestBerth } from '../helpers/server.js';
 
 let berth: TestBerth;
@@ -158,18 +159,6 @@ test('invalid digests are 400 DIGEST_INVALID wherever a digest is expected', asy
     );
   }
 });
-
-/** A small deterministic PRNG (mulberry32), so a failing garbage request can be reproduced. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test('no garbage path, header or body makes the server answer 5xx', async () => {
   const upload = new URL(await startUpload(berth.url, 'err/repo')).pathname;
