@@ -75,7 +75,7 @@ export const DEFAULT_CONFIG: BerthConfig = {
   },
   limits: {
     maxConnections: 512,
-    maxConnectionsPerClient: 64,
+    maxConnectionsPerClient: 128,
     managementMaxConnections: 64,
     headerTimeoutMs: 10_000,
     bodyIdleTimeoutMs: 30_000,

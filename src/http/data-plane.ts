@@ -26,7 +26,7 @@ import {
 import { sendOciError } from './errors.js';
 import { closeIdleConnectionsWhileClosing } from './graceful-close.js';
 import type { NetworkGuard } from './guard.js';
-import { openRequestBody, settleUnreadBodies, type BodyLimits } from './request-body.js';
+import { openRequestBody, settleUnreadBody, type BodyLimits } from './request-body.js';
 
 export interface DataPlaneOptions {
   service: RegistryService;
@@ -95,7 +95,6 @@ export function buildDataPlane(options: DataPlaneOptions): FastifyInstance {
   const app = Fastify(serverOptions) as unknown as FastifyInstance;
   closeIdleConnectionsWhileClosing(app);
   limitConnections(app.server, { ...options.connectionLimits, answerInOciShape: !options.https });
-  settleUnreadBodies(app);
   // Node answers `Expect: 100-continue` itself before any hook runs, inviting a refused client to send
   // its whole body. Take the event over: the request goes through the guard, and only a handler that
   // is about to read the body says "100 Continue".
@@ -109,6 +108,7 @@ export function buildDataPlane(options: DataPlaneOptions): FastifyInstance {
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('Docker-Distribution-API-Version', 'registry/2.0');
+    if (hasBody(request)) settleUnreadBody(request, reply);
     await admit(request);
   });
   app.setErrorHandler((error, request, reply) => sendOciError(error, request, reply));

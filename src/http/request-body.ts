@@ -1,9 +1,9 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { requestTimeout } from '../errors/oci.js';
-import { contentLength, hasBody } from './v2/context.js';
+import { contentLength } from './v2/context.js';
 
 /** How request bodies are watched and what happens to a body the handler did not read. */
 export interface BodyLimits {
@@ -124,30 +124,40 @@ function watchProgress(request: FastifyRequest, body: PassThrough, limits: BodyL
   raw.once('end', stop);
 }
 
+/** A response whose `writeHead` can be wrapped (Node's overloads, flattened). */
+type WritesHead = ServerResponse & { writeHead(this: ServerResponse, ...args: unknown[]): ServerResponse };
+
 /**
- * For every answer given before the request's body was read to its end (an error, a refusal, a route
- * that takes no body): a small remainder is drained so keep-alive keeps working; a large or unknown one
- * is not read at all and the answer says `Connection: close`. Either way nothing keeps the body alive.
+ * For a request with a body, whatever its answer turns out to be: when the answer goes out before the
+ * body was read to its end (an error, a refusal, a route that takes no body), a small remainder is
+ * drained so keep-alive keeps working, while a large or unknown one is not read at all and the answer
+ * says `Connection: close`. Either way nothing keeps the body alive afterwards. Per request rather
+ * than as fastify hooks, so that requests without a body (nearly all reads) pay nothing.
  */
-export function settleUnreadBodies(app: FastifyInstance): void {
-  app.addHook('onSend', async (request, reply, payload) => {
-    if (request.raw.complete || !hasBody(request)) return payload;
-    const declared = contentLength(request);
-    if (declared === undefined || declared > DRAIN_LIMIT_BYTES) {
-      reply.header('Connection', 'close');
-      lingerOnClose(request);
+export function settleUnreadBody(request: FastifyRequest, reply: FastifyReply): void {
+  const raw = request.raw;
+  const response = reply.raw as unknown as WritesHead;
+  const writeHead = response.writeHead;
+  // The answer's headers are decided at the last moment: by then the handler may have read it all.
+  response.writeHead = function (this: ServerResponse, ...args: unknown[]) {
+    if (!raw.complete) {
+      const declared = contentLength(request);
+      if (declared === undefined || declared > DRAIN_LIMIT_BYTES) {
+        this.setHeader('Connection', 'close');
+        lingerOnClose(request);
+      }
     }
-    return payload;
-  });
-  app.addHook('onResponse', async (request) => {
+    return writeHead.apply(this, args);
+  };
+  response.once('finish', () => {
     const body = request.body_;
-    request.body_ = undefined;
     if (body) {
-      request.raw.unpipe(body);
+      request.body_ = undefined;
+      raw.unpipe(body);
       body.destroy();
     }
     // Node drains an untouched body itself, but not one that was piped somewhere and then left.
-    if (!request.raw.complete && !request.raw.destroyed) request.raw.resume();
+    if (!raw.complete && !raw.destroyed) raw.resume();
   });
 }
 
