@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { benchAbuse } from './abuse.js';
 import { best, pull, pushPostPut, pushSinglePost, settleDisk, type Transfer } from './blob.js';
 import { cpuOverheadPercent, guardOverhead, slowdownPercent, type GuardOverhead } from './guard-overhead.js';
 import { manifestLoad, pushSmallImage, type LoadResult } from './manifest.js';
@@ -53,7 +54,7 @@ async function main(): Promise<void> {
   try {
     await measureTransfersAndManifests(options, work, withDistribution, results);
     await measureRss(options, work, withDistribution, results);
-    external = await networkDecisionRows();
+    external = [...(await networkDecisionRows()), ...(await abuseRows(options, work))];
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
@@ -313,6 +314,16 @@ function buildRows(
     });
   }
   return rows;
+}
+
+/** GET /v2/ latency while each abuse runs and RSS over unread-body requests (bench/abuse.ts), on a fresh Berth. */
+async function abuseRows(options: BenchOptions, work: string): Promise<ExternalRow[]> {
+  const berth = await startBerthProcess(root, dir(work, 'berth-abuse'), options.berthNodeArgs);
+  try {
+    return await benchAbuse(berth, progress);
+  } finally {
+    await berth.stop();
+  }
 }
 
 /** Rows of `bench/network-decision.ts` (another engineer's module), when it exists. */

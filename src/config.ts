@@ -57,6 +57,28 @@ export interface BerthConfig {
   };
   /** The network denial log: retention, size bound, server log lines per address. */
   denialLog: DenialLogOptions;
+  /** What one client (or one flood of requests) may take of the server; see README's configuration table. */
+  limits: LimitsConfig;
+}
+
+/** Caps that keep one client from exhausting the server: connections, slow requests, upload sessions. */
+export interface LimitsConfig {
+  /** Open connections per data-plane listener; more are answered 503 and closed. */
+  maxConnections: number;
+  /** Open connections per client address on a data-plane listener; more are answered 429 and closed. */
+  maxConnectionsPerClient: number;
+  /** Open connections on the management listener. */
+  managementMaxConnections: number;
+  /** A request's headers must arrive within this long (else 408). */
+  headerTimeoutMs: number;
+  /** A request body that delivers nothing for this long is cut off with 408. */
+  bodyIdleTimeoutMs: number;
+  /** A request body slower than this on average over a 10 s window is cut off with 408 (0: off). */
+  bodyMinBytesPerSecond: number;
+  /** Open upload sessions per registry; more are 429 TOOMANYREQUESTS. */
+  maxUploadSessionsPerRegistry: number;
+  /** Open upload sessions per client address (on this node); more are 429 TOOMANYREQUESTS. */
+  maxUploadSessionsPerClient: number;
 }
 
 export const DEFAULT_CONFIG: BerthConfig = {
@@ -86,6 +108,16 @@ export const DEFAULT_CONFIG: BerthConfig = {
   gc: { graceSeconds: 3600, intervalSeconds: 24 * 60 * 60 },
   webhooks: { retryBaseSeconds: 5, networkDeniedWindowSeconds: 60 },
   denialLog: DEFAULT_DENIAL_LOG,
+  limits: {
+    maxConnections: 512,
+    maxConnectionsPerClient: 128,
+    managementMaxConnections: 64,
+    headerTimeoutMs: 10_000,
+    bodyIdleTimeoutMs: 30_000,
+    bodyMinBytesPerSecond: 1024,
+    maxUploadSessionsPerRegistry: 1000,
+    maxUploadSessionsPerClient: 100,
+  },
 };
 
 /** A configuration value that cannot be used; start-up stops with this message. */
@@ -114,13 +146,14 @@ function mergeFile(config: BerthConfig, file: string): void {
   }
   if (typeof parsed !== 'object' || parsed === null)
     throw new ConfigError(`config file ${file} must hold a JSON object`);
-  const { registry, skus, auth, gc, webhooks, denialLog, ...rest } = parsed as Partial<BerthConfig>;
+  const { registry, skus, auth, gc, webhooks, denialLog, limits, ...rest } = parsed as Partial<BerthConfig>;
   Object.assign(config, rest);
   if (registry) Object.assign(config.registry, registry);
   if (auth) Object.assign(config.auth, auth);
   if (gc) Object.assign(config.gc, gc);
   if (webhooks) Object.assign(config.webhooks, webhooks);
   if (denialLog) Object.assign(config.denialLog, denialLog);
+  if (limits) Object.assign(config.limits, limits);
   if (skus) {
     for (const [name, plan] of Object.entries(skus)) {
       const current = (config.skus as Record<string, SkuPlans[SkuName] | undefined>)[name];
@@ -182,7 +215,20 @@ function applyEnv(config: BerthConfig, env: NodeJS.ProcessEnv): void {
     int('BERTH_ACCESS_TOKEN_TTL_SECONDS') ?? config.auth.accessTokenTtlSeconds;
   config.denialLog.retentionDays = int('BERTH_DENIAL_LOG_RETENTION_DAYS') ?? config.denialLog.retentionDays;
   config.denialLog.maxEntries = int('BERTH_DENIAL_LOG_MAX_ENTRIES') ?? config.denialLog.maxEntries;
+  const limits = config.limits;
+  for (const [key, name] of LIMIT_ENV) limits[key] = int(name) ?? limits[key];
 }
+
+const LIMIT_ENV: [keyof LimitsConfig, string][] = [
+  ['maxConnections', 'BERTH_MAX_CONNECTIONS'],
+  ['maxConnectionsPerClient', 'BERTH_MAX_CONNECTIONS_PER_CLIENT'],
+  ['managementMaxConnections', 'BERTH_MANAGEMENT_MAX_CONNECTIONS'],
+  ['headerTimeoutMs', 'BERTH_HEADER_TIMEOUT_MS'],
+  ['bodyIdleTimeoutMs', 'BERTH_BODY_IDLE_TIMEOUT_MS'],
+  ['bodyMinBytesPerSecond', 'BERTH_BODY_MIN_BYTES_PER_SECOND'],
+  ['maxUploadSessionsPerRegistry', 'BERTH_MAX_UPLOAD_SESSIONS_PER_REGISTRY'],
+  ['maxUploadSessionsPerClient', 'BERTH_MAX_UPLOAD_SESSIONS_PER_CLIENT'],
+];
 
 function validate(config: BerthConfig): void {
   for (const address of [...config.listen, config.managementListen]) parseListen(address);
@@ -209,6 +255,11 @@ function validate(config: BerthConfig): void {
   for (const key of ['retryBaseSeconds', 'networkDeniedWindowSeconds'] as const) {
     if (!Number.isInteger(config.webhooks[key]) || config.webhooks[key] < 1)
       throw new ConfigError(`webhooks.${key} must be a whole number of seconds, at least 1`);
+  }
+  for (const [key] of LIMIT_ENV) {
+    const value = config.limits[key];
+    if (!Number.isInteger(value) || value < (key === 'bodyMinBytesPerSecond' ? 0 : 1))
+      throw new ConfigError(`limits.${key} must be a positive whole number`);
   }
   if (config.registry.maxManifestBytes < 1024)
     throw new ConfigError('registry.maxManifestBytes must be at least 1024');

@@ -23,6 +23,15 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const berth = await startBerth(config);
+  // The safety net for a bug that escaped every request's own handling: it is logged loudly and
+  // counted (a rising count is a bug to fix), while the other requests in flight carry on.
+  let uncaught = 0;
+  const report = (kind: string) => (error: unknown) => {
+    uncaught++;
+    berth.logger.error({ err: error, kind, count: uncaught }, 'uncaught error');
+  };
+  process.on('uncaughtException', report('uncaughtException'));
+  process.on('unhandledRejection', report('unhandledRejection'));
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

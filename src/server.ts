@@ -13,6 +13,7 @@ import { RegistryAuthSettingsCache } from './management/registry-auth.js';
 import { RegistryTokens } from './management/tokens.js';
 import { SqliteAuthStore } from './store/sqlite-auth-store.js';
 import { parseListen, type BerthConfig } from './config.js';
+import { limitConnections } from './http/connections.js';
 import { buildDataPlane } from './http/data-plane.js';
 import { NetworkGuard } from './http/guard.js';
 import { buildManagementApi } from './http/management-api.js';
@@ -38,6 +39,9 @@ import { SqliteGcStore } from './store/sqlite-gc-store.js';
 import { SqliteManagementStore } from './store/sqlite-management-store.js';
 import { SqliteMetadataStore } from './store/sqlite-metadata-store.js';
 import type { BlobStore, MetadataStore } from './store/types.js';
+
+/** Leftovers younger than this are not touched by the periodic reconciliation (work may be in flight). */
+const RECONCILE_MIN_AGE_MS = 10 * 60_000;
 
 /** A running Berth: its listeners' addresses and a way to stop it cleanly. */
 export interface RunningBerth {
@@ -159,6 +163,8 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
       automaticContentDiscovery: config.registry.automaticContentDiscovery,
       uploadTtlMs: config.registry.uploadTtlSeconds * 1000,
       storageQuota: (registry) => registries.storageQuota(registry),
+      maxUploadSessionsPerRegistry: config.limits.maxUploadSessionsPerRegistry,
+      maxUploadSessionsPerClient: config.limits.maxUploadSessionsPerClient,
     });
     const gc = new GarbageCollector(
       meta,
@@ -174,6 +180,14 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
       metrics.gcBlobs.inc({ registry: report.registry }, report.blobsDeleted);
       metrics.gcBytes.inc({ registry: report.registry }, report.bytesReclaimed);
     });
+    // Whatever a crash left inside a commit or an upload is healed before the first request.
+    const reconcile = async (minAgeMs: number) => {
+      const names = (await meta.listRegistries()).map((registry) => registry.name);
+      const report = await service.uploads.reconcile(names, minAgeMs);
+      if (report.completed + report.sessionsRemoved + report.filesRemoved > 0)
+        log.info({ ...report }, 'upload leftovers reconciled');
+    };
+    await reconcile(0);
     const gcScheduler = new GcScheduler(gc, meta, config.gc.intervalSeconds * 1000, log);
     gcScheduler.start();
     cleanups.push(() => gcScheduler.stop());
@@ -227,6 +241,16 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
           denialEvents.observer(),
         ],
         ready,
+        connectionLimits: {
+          maxConnections: config.limits.maxConnections,
+          maxConnectionsPerClient: config.limits.maxConnectionsPerClient,
+          exempt: trustedProxies,
+          headerTimeoutMs: config.limits.headerTimeoutMs,
+        },
+        bodyLimits: {
+          idleTimeoutMs: config.limits.bodyIdleTimeoutMs,
+          minBytesPerSecond: config.limits.bodyMinBytesPerSecond,
+        },
         ...(fixedRegistry ? { fixedRegistry } : {}),
         ...(https ? { https } : {}),
         ...(config.proxyProtocol && entry.kind === 'public'
@@ -279,6 +303,11 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
       const scrape = await metrics.scrape();
       return reply.type(scrape.contentType).send(scrape.body);
     });
+    limitConnections(api.server, {
+      maxConnections: config.limits.managementMaxConnections,
+      headerTimeoutMs: config.limits.headerTimeoutMs,
+      answerInOciShape: false,
+    });
     cleanups.push(() => api.close());
     const managementUrl = await listen(api, config.managementListen, 'http');
 
@@ -286,6 +315,8 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
     const purgeEvery = Math.max(1000, Math.min(10 * 60_000, config.registry.uploadTtlSeconds * 250));
     const purgeTimer = setInterval(() => {
       service.uploads.purgeStaleUploads().catch((err: unknown) => log.error({ err }, 'upload purge failed'));
+      // Later passes leave alone anything young enough to be an upload or commit still in flight.
+      reconcile(RECONCILE_MIN_AGE_MS).catch((err: unknown) => log.error({ err }, 'upload reconcile failed'));
     }, purgeEvery);
     purgeTimer.unref();
     cleanups.push(() => clearInterval(purgeTimer));

@@ -20,6 +20,7 @@ export const MANAGEMENT_ERROR_CODES = {
   Conflict: 409,
   TooManyRequests: 429,
   PreconditionFailed: 412,
+  RequestEntityTooLarge: 413,
   InternalServerError: 500,
 } as const satisfies Record<string, number>;
 

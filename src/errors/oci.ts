@@ -65,3 +65,34 @@ export class OciError extends Error {
 export function ociError(code: OciErrorCode, message?: string, detail?: unknown): OciError {
   return new OciError(code, message, detail);
 }
+
+/** 408: the request's headers or body stopped arriving; the connection is closed after the answer. */
+export function requestTimeout(message: string): OciError {
+  return new OciError('BLOB_UPLOAD_INVALID', message, undefined, {
+    status: 408,
+    headers: { Connection: 'close' },
+  });
+}
+
+/** 507: the storage under the registry is full; committed data is untouched and reads keep working. */
+export function storageFull(): OciError {
+  return new OciError(
+    'UNKNOWN',
+    'storage is full: the registry cannot store more data until space is freed; committed content is unaffected',
+    { reason: 'storageFull' },
+    { status: 507 },
+  );
+}
+
+/** 429 with `Retry-After`: a per-registry or per-client cap (connections, upload sessions) is reached. */
+export function tooManyRequests(message: string, detail: unknown, retryAfterSeconds: number): OciError {
+  return new OciError('TOOMANYREQUESTS', message, detail, {
+    headers: { 'Retry-After': String(retryAfterSeconds) },
+  });
+}
+
+/** Whether an error means the disk (ENOSPC, EDQUOT) or the database (SQLITE_FULL) has no space left. */
+export function isStorageFull(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT' || code === 'SQLITE_FULL';
+}

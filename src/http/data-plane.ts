@@ -22,6 +22,12 @@ import { hasBody, type V2Context } from './v2/context.js';
 import { listCatalog, listTags } from './v2/discovery.js';
 import { deleteManifest, getManifest, getReferrers, putManifest } from './v2/manifests.js';
 import { parseV2Path, type V2Route } from './v2/routes.js';
+import {
+  answerClientError,
+  CONNECTION_CHECK_INTERVAL_MS,
+  limitConnections,
+  type ConnectionLimits,
+} from './connections.js';
 import { sendOciError } from './errors.js';
 import { closeIdleConnectionsWhileClosing } from './graceful-close.js';
 import type { NetworkGuard } from './guard.js';
@@ -30,6 +36,7 @@ import type { DataPlaneAuth } from './v2/auth.js';
 import type { DataPlaneCredentials } from '../auth/credentials.js';
 import type { TokenService } from '../auth/tokens.js';
 import { isHealthProbe, observeRequests, registerHealthRoutes, type RequestObserver } from './observe.js';
+import { openRequestBody, settleUnreadBody, type BodyLimits } from './request-body.js';
 
 export interface DataPlaneOptions {
   service: RegistryService;
@@ -49,6 +56,10 @@ export interface DataPlaneOptions {
   observers?: RequestObserver[];
   /** `/readyz`: resolves when the stores answer. */
   ready?: () => Promise<void>;
+  /** Connection caps and header timeout of this listener. */
+  connectionLimits: Omit<ConnectionLimits, 'answerInOciShape'>;
+  /** Stalled and dripping request bodies are cut off with 408. */
+  bodyLimits: BodyLimits;
 }
 
 declare module 'fastify' {
@@ -68,7 +79,9 @@ export function buildDataPlane(options: DataPlaneOptions): FastifyInstance {
     request.registry = options.fixedRegistry ?? options.directory.resolve(request.headers.host);
     if (options.guard) await options.guard.check(request, request.registry);
   };
-  const serverOptions: FastifyServerOptions & { https?: { key: Buffer; cert: Buffer } } = {
+  const serverOptions: FastifyServerOptions & {
+    https?: { key: Buffer; cert: Buffer; connectionsCheckingInterval: number };
+  } = {
     loggerInstance: options.logger,
     exposeHeadRoutes: false,
     // The access log (src/http/observe.ts) writes one line per request instead of fastify's two.
@@ -80,9 +93,13 @@ export function buildDataPlane(options: DataPlaneOptions): FastifyInstance {
     return503OnClosing: true,
     // A request without Host (HTTP/1.0 clients, health probes) reaches the default registry instead of
     // Node's bare 400, which would carry no OCI error body.
-    ...(options.https ? {} : { http: { requireHostHeader: false } }),
+    ...(options.https
+      ? {}
+      : { http: { requireHostHeader: false, connectionsCheckingInterval: CONNECTION_CHECK_INTERVAL_MS } }),
     routerOptions: { maxParamLength: 1024 },
-    ...(options.https ? { https: options.https } : {}),
+    ...(options.https
+      ? { https: { ...options.https, connectionsCheckingInterval: CONNECTION_CHECK_INTERVAL_MS } }
+      : {}),
     ...(options.serverFactory ? { serverFactory: options.serverFactory } : {}),
     // Requests the router rejects (bad percent-encoding, bad Host) are still network-checked first
     // and still answered in the OCI error shape.
@@ -92,19 +109,11 @@ export function buildDataPlane(options: DataPlaneOptions): FastifyInstance {
         .catch((failure: unknown) => sendOciError(failure, request, reply));
     },
     // Bytes that are not HTTP at all never become a request; answer them in the OCI shape too.
-    clientErrorHandler: (error, socket) => {
-      if (!socket.writable) return void socket.destroy(error);
-      const body = JSON.stringify(
-        new OciError('UNSUPPORTED', 'malformed HTTP request', undefined, { status: 400 }).toBody(),
-      );
-      socket.end(
-        `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-          `Docker-Distribution-API-Version: registry/2.0\r\nConnection: close\r\n\r\n${body}`,
-      );
-    },
+    clientErrorHandler: answerClientError,
   };
   const app = Fastify(serverOptions) as unknown as FastifyInstance;
   closeIdleConnectionsWhileClosing(app);
+  limitConnections(app.server, { ...options.connectionLimits, answerInOciShape: !options.https });
   // Node answers `Expect: 100-continue` itself before any hook runs, inviting a refused client to send
   // its whole body. Take the event over: the request goes through the guard, and only a handler that
   // is about to read the body says "100 Continue".
@@ -120,11 +129,13 @@ export function buildDataPlane(options: DataPlaneOptions): FastifyInstance {
   app.decorateRequest('networkDenial', undefined);
   observeRequests(app, options.observers ?? []);
   registerHealthRoutes(app, options.ready ?? (async () => undefined));
+  app.decorateRequest('body_', undefined);
 
   app.addHook('onRequest', async (request, reply) => {
     // Health probes are answered whatever the network rules say, and say nothing about registries.
     if (isHealthProbe(request)) return;
     reply.header('Docker-Distribution-API-Version', 'registry/2.0');
+    if (hasBody(request)) settleUnreadBody(request, reply);
     await admit(request);
     options.guard?.track(request, reply);
   });
@@ -139,6 +150,12 @@ export function buildDataPlane(options: DataPlaneOptions): FastifyInstance {
     ),
   );
 
+  const openBody = (request: FastifyRequest) => {
+    const body = openRequestBody(request, options.bodyLimits);
+    // Watched by the guard so a rule change can cut an upload off mid-way.
+    options.guard?.watchBody(request, body);
+    return body;
+  };
   const handle = async (request: FastifyRequest, reply: import('fastify').FastifyReply) => {
     const url = request.url;
     const queryStart = url.indexOf('?');
@@ -164,8 +181,7 @@ export function buildDataPlane(options: DataPlaneOptions): FastifyInstance {
       repository: 'name' in route ? assertRepositoryName(route.name) : '',
       query,
       service: options.service,
-      // Bodies go through the guard so a rule change can cut an upload off mid-way.
-      body: options.guard && hasBody(request) ? options.guard.guardBody(request) : request.raw,
+      body: hasBody(request) ? openBody(request) : request.raw,
     };
     await dispatch(route, request.method, ctx);
     // Async handlers that send (possibly a stream) must return the reply, or fastify sends again.

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { OciError } from '../errors/oci.js';
+import { isStorageFull, OciError, storageFull } from '../errors/oci.js';
 
 /**
  * The one place data-plane failures become responses: an `OciError` keeps its code and status;
@@ -8,7 +8,8 @@ import { OciError } from '../errors/oci.js';
  */
 export function sendOciError(error: unknown, request: FastifyRequest, reply: FastifyReply): void {
   const oci = toOciError(error, request);
-  if (oci.status >= 500) request.log.error({ err: error }, 'request failed');
+  if (oci.status === 507) request.log.warn({ err: error }, 'storage full');
+  else if (oci.status >= 500) request.log.error({ err: error }, 'request failed');
   // A handler may have set a success response's headers before failing (a blob whose bytes vanished);
   // an error must not carry them, least of all a year-long Cache-Control on a 404.
   if (!reply.sent) for (const name of SUCCESS_HEADERS) reply.removeHeader(name);
@@ -33,6 +34,7 @@ function toOciError(error: unknown, request: FastifyRequest): OciError {
     const code = status === 413 ? 'SIZE_INVALID' : status === 405 ? 'UNSUPPORTED' : 'UNSUPPORTED';
     return new OciError(code, (error as Error).message, undefined, { status });
   }
+  if (isStorageFull(error)) return storageFull();
   if (isClientAbort(error)) {
     return new OciError('BLOB_UPLOAD_INVALID', 'the request body ended before it was complete', undefined, {
       status: 400,

@@ -1,4 +1,4 @@
-import { PassThrough, type Readable } from 'node:stream';
+import type { PassThrough } from 'node:stream';
 import type { ServerResponse } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { DataPlaneCredentials, DataPlaneIdentity } from '../auth/credentials.js';
@@ -78,7 +78,7 @@ interface Flight {
 /**
  * The data plane's network guard. `check` decides every request before credentials are looked at
  * (the trusted-service bypass alone verifies a credential, and only after a denial). `track` follows
- * an admitted request until its response is done and `guardBody` wraps its streaming body, so that a
+ * an admitted request until its response is done and `watchBody` follows its streaming body, so that a
  * rule change cuts off an upload (403 DENIED) or a download (connection closed) mid-way.
  */
 export class NetworkGuard {
@@ -117,14 +117,10 @@ export class NetworkGuard {
     });
   }
 
-  /** The request body, which a later rule change can cut off with `DENIED`. */
-  guardBody(request: FastifyRequest): Readable {
-    const body = new PassThrough({ highWaterMark: 1024 * 1024 });
-    request.raw.on('error', (error) => body.destroy(error));
-    request.raw.pipe(body);
+  /** Lets a later rule change cut the request's body off with `DENIED` while it is being read. */
+  watchBody(request: FastifyRequest, body: PassThrough): void {
     const flight = this.flightOf.get(request);
     if (flight) flight.body = body;
-    return body;
   }
 
   private async recheck(registry: string): Promise<void> {

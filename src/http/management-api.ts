@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Principal } from '../auth/identities.js';
 import { PortalSessions } from '../auth/sessions.js';
 import { ManagementError } from '../errors/management.js';
+import { CONNECTION_CHECK_INTERVAL_MS } from './connections.js';
 import { closeIdleConnectionsWhileClosing } from './graceful-close.js';
 import { clientAddressOf } from './guard.js';
 import { IpRuleOperations } from '../management/ip-rules.js';
@@ -47,6 +48,8 @@ export function buildManagementApi(deps: ManagementDeps): FastifyInstance {
   const app = Fastify({
     loggerInstance: deps.logger,
     bodyLimit: 1024 * 1024,
+    // Header timeouts (set by the composition root) are checked this often, not Node's every 30 s.
+    http: { connectionsCheckingInterval: CONNECTION_CHECK_INTERVAL_MS },
     // Router-level failures (over-long or malformed path parameters) get the ARM error body too.
     frameworkErrors: (error, request, reply) => sendManagementError(error, request, reply),
     ajv: {
@@ -185,6 +188,8 @@ function toManagementError(error: unknown, request: FastifyRequest): ManagementE
     fastifyError.statusCode >= 400 &&
     fastifyError.statusCode < 500
   ) {
+    if (fastifyError.statusCode === 413)
+      return new ManagementError('RequestEntityTooLarge', 'The request body is larger than 1 MiB.');
     return new ManagementError('InvalidRequestContent', fastifyError.message);
   }
   return new ManagementError('InternalServerError', `Internal error (request ${request.id}).`);

@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { OciError } from '../errors/oci.js';
+import { pipeline } from 'node:stream/promises';
+import { OciError, tooManyRequests } from '../errors/oci.js';
+import { crashPoint } from './crash-points.js';
 import { StoreNotFoundError } from '../store/errors.js';
 import type { BlobStore, MetadataStore, UploadSession } from '../store/types.js';
 import { createDigestHash } from './digest.js';
 import { parseDigest, type Digest } from './names.js';
 import type { BlobLocks } from './blob-locks.js';
-import type { RegistryOptions } from './service.js';
+import type { RegistryOptions } from './options.js';
 import { HashingStream, UploadHashCache, hashStream } from './uploads.js';
 
 /** The result of starting or resuming an upload. */
@@ -28,6 +30,7 @@ export interface ChunkClaim {
 export class BlobUploads {
   private readonly hashes = new UploadHashCache();
   private readonly busyUploads = new Set<string>();
+  private readonly clientSessions = new ClientSessions();
 
   constructor(
     private readonly meta: MetadataStore,
@@ -36,13 +39,40 @@ export class BlobUploads {
     private readonly locks: BlobLocks,
   ) {}
 
-  /** Opens an upload session. */
-  async startUpload(registry: string, repository: string): Promise<UploadState> {
+  /** Opens an upload session for `client` (its address), within the per-registry and per-client caps. */
+  async startUpload(registry: string, repository: string, client = ''): Promise<UploadState> {
+    await this.assertSessionCaps(registry, client);
     const id = randomUUID();
     const now = new Date();
-    await this.blobs.createUpload(registry, id);
+    // The row first: an upload file without a session is then always a leftover reconciliation removes.
     await this.meta.createUpload({ registry, repository, id, offset: 0, createdAt: now, updatedAt: now });
+    try {
+      await this.blobs.createUpload(registry, id);
+    } catch (error) {
+      await this.meta.deleteUpload(registry, id).catch(() => undefined);
+      throw error;
+    }
+    this.clientSessions.open(client, `${registry}/${id}`);
     return { id, offset: 0 };
+  }
+
+  private async assertSessionCaps(registry: string, client: string): Promise<void> {
+    const perClient = this.options.maxUploadSessionsPerClient;
+    if (perClient !== undefined && this.clientSessions.count(client) >= perClient) {
+      throw tooManyRequests(
+        `client ${client} already has ${perClient} open upload sessions; finish or cancel some first`,
+        { limit: 'maxUploadSessionsPerClient', max: perClient },
+        60,
+      );
+    }
+    const perRegistry = this.options.maxUploadSessionsPerRegistry;
+    if (perRegistry !== undefined && (await this.meta.countUploads(registry)) >= perRegistry) {
+      throw tooManyRequests(
+        `the registry already has ${perRegistry} open upload sessions; try again later`,
+        { limit: 'maxUploadSessionsPerRegistry', max: perRegistry },
+        60,
+      );
+    }
   }
 
   /** `POST ?digest=`: a whole blob in one request. */
@@ -51,10 +81,18 @@ export class BlobUploads {
     repository: string,
     digestText: string,
     body: Readable,
+    client = '',
   ): Promise<string> {
     const digest = parseDigest(digestText);
-    const upload = await this.startUpload(registry, repository);
-    return this.completeUpload(registry, repository, upload.id, digest.text, body, {});
+    const upload = await this.startUpload(registry, repository, client);
+    try {
+      return await this.completeUpload(registry, repository, upload.id, digest.text, body, {});
+    } catch (error) {
+      // Nobody can resume a session they were never told about: a failed single-request upload is gone.
+      const session = await this.meta.getUpload(registry, upload.id);
+      if (session) await this.dropUpload(session).catch(() => undefined);
+      throw error;
+    }
   }
 
   /** The state of an upload, for `GET` on its URL and for responses. */
@@ -134,13 +172,14 @@ export class BlobUploads {
     const key = uploadKey(session);
     const hash = this.hashes.take(key, offset) ?? (await this.rehash(session, offset));
     const hashing = new HashingStream(hash);
-    body.pipe(hashing);
-    body.on('error', (error) => hashing.destroy(error));
+    // pipeline, not pipe: a body that already failed (its client gone, its framing broken) must fail
+    // this write too, not leave it waiting for bytes that never come. Its error reaches writeUpload
+    // through `hashing`.
+    pipeline(body, hashing).catch(() => undefined);
     let written: number;
     try {
       written = await this.blobs.writeUpload(session.registry, session.id, offset, hashing);
     } catch (error) {
-      body.unpipe(hashing);
       if (error instanceof StoreNotFoundError)
         throw new OciError('BLOB_UPLOAD_UNKNOWN', `blob upload unknown: ${session.id}`);
       throw error;
@@ -157,7 +196,13 @@ export class BlobUploads {
     return { id: session.id, offset: next };
   }
 
+  /**
+   * Verify, record the verified digest on the session, rename, link, forget the session. A crash after
+   * the mark leaves a session that names its blob, so the final PUT (or reconciliation) finishes the
+   * commit instead of leaving an orphan blob file and a session that can never complete.
+   */
   private async commit(session: UploadSession, digest: Digest, length: number): Promise<void> {
+    if (session.committing === digest.text && (await this.finishCommit(session, digest.text))) return;
     const key = uploadKey(session);
     const hash = digest.algorithm === 'sha256' ? this.hashes.take(key, length) : undefined;
     const actual = hash
@@ -171,13 +216,71 @@ export class BlobUploads {
       });
     }
     await this.assertWithinQuota(session, digest.text, length);
+    await this.meta.markUploadCommitting(session.registry, session.id, digest.text);
+    crashPoint('after-mark');
     // Bytes and record are joined under the blob's lock, so garbage collection cannot delete the file
     // that the commit found already present (and so discarded its own copy of).
     await this.locks.withLock(session.registry, digest.text, async () => {
       await this.blobs.commitUpload(session.registry, session.id, digest.text, length);
+      crashPoint('after-rename');
       await this.meta.linkBlob(session.registry, session.repository, digest.text, length);
     });
+    crashPoint('after-link');
+    await this.forget(session);
+  }
+
+  /** Completes a commit a crash interrupted, when its blob is in place; false when it is not. */
+  private async finishCommit(session: UploadSession, digest: string): Promise<boolean> {
+    // Under the blob's lock, like a commit: garbage collection must not delete the file in between.
+    const linked = await this.locks.withLock(session.registry, digest, async () => {
+      const blob = await this.blobs.stat(session.registry, digest);
+      if (!blob) return false;
+      await this.meta.linkBlob(session.registry, session.repository, digest, blob.size);
+      return true;
+    });
+    if (!linked) return false;
+    await this.blobs.deleteUpload(session.registry, session.id);
+    await this.forget(session);
+    return true;
+  }
+
+  private async forget(session: UploadSession): Promise<void> {
+    this.hashes.delete(uploadKey(session));
+    this.clientSessions.close(uploadKey(session));
     await this.meta.deleteUpload(session.registry, session.id);
+  }
+
+  /**
+   * Heals what a crash left (on start, and then periodically with `minAgeMs` so work in flight is not
+   * mistaken for a leftover): a session whose commit was interrupted completes when its blob is in
+   * place, a session without bytes is removed, and an upload file without a session is deleted.
+   */
+  async reconcile(registries: string[], minAgeMs: number, now = new Date()): Promise<ReconcileReport> {
+    const report: ReconcileReport = { completed: 0, sessionsRemoved: 0, filesRemoved: 0 };
+    const settled = (at: Date) => now.getTime() - at.getTime() >= minAgeMs;
+    for (const registry of registries) {
+      const files = new Map<string, Date>();
+      for await (const file of this.blobs.listUploadFiles(registry)) files.set(file.id, file.mtime);
+      const sessions = await this.meta.listUploads(registry, RECONCILE_BATCH);
+      const known = new Set(sessions.map((session) => session.id));
+      for (const session of sessions) {
+        if (files.has(session.id) || this.busyUploads.has(uploadKey(session)) || !settled(session.updatedAt))
+          continue;
+        if (session.committing && (await this.finishCommit(session, session.committing))) report.completed++;
+        else {
+          await this.forget(session);
+          report.sessionsRemoved++;
+        }
+      }
+      // Only a complete list of sessions can prove a file has none.
+      if (sessions.length === RECONCILE_BATCH) continue;
+      for (const [id, mtime] of files) {
+        if (known.has(id) || !settled(mtime)) continue;
+        await this.blobs.deleteUpload(registry, id);
+        report.filesRemoved++;
+      }
+    }
+    return report;
   }
 
   /** Refuses a new blob that would take the registry past its storage quota (a known blob costs nothing). */
@@ -203,8 +306,7 @@ export class BlobUploads {
   }
 
   private async dropUpload(session: UploadSession): Promise<void> {
-    this.hashes.delete(uploadKey(session));
-    await this.meta.deleteUpload(session.registry, session.id);
+    await this.forget(session);
     await this.blobs.deleteUpload(session.registry, session.id);
   }
 
@@ -225,6 +327,45 @@ export class BlobUploads {
     } finally {
       this.busyUploads.delete(key);
     }
+  }
+}
+
+/** What one reconciliation pass healed. */
+export interface ReconcileReport {
+  /** Interrupted commits finished (blob linked, session gone). */
+  completed: number;
+  /** Sessions whose bytes were gone. */
+  sessionsRemoved: number;
+  /** Upload files no session owned. */
+  filesRemoved: number;
+}
+
+/** More sessions than the per-registry cap allows in normal use; a registry past it is skipped for files. */
+const RECONCILE_BATCH = 10_000;
+
+/** Open sessions per client address on this node, for the per-client cap. */
+class ClientSessions {
+  private readonly byClient = new Map<string, Set<string>>();
+  private readonly clientOf = new Map<string, string>();
+
+  count(client: string): number {
+    return this.byClient.get(client)?.size ?? 0;
+  }
+
+  open(client: string, key: string): void {
+    const sessions = this.byClient.get(client) ?? new Set<string>();
+    this.byClient.set(client, sessions);
+    sessions.add(key);
+    this.clientOf.set(key, client);
+  }
+
+  close(key: string): void {
+    const client = this.clientOf.get(key);
+    if (client === undefined) return;
+    this.clientOf.delete(key);
+    const sessions = this.byClient.get(client);
+    sessions?.delete(key);
+    if (sessions?.size === 0) this.byClient.delete(client);
   }
 }
 

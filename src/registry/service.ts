@@ -10,23 +10,10 @@ import type {
 } from '../store/types.js';
 import { digestOf } from './digest.js';
 import { parseManifest } from './manifest.js';
-import { parseDigest, parseReference } from './names.js';
+import { isDigestReference, isValidTag, parseDigest, parseReference } from './names.js';
 import { BlobLocks } from './blob-locks.js';
 import { BlobUploads } from './blob-uploads.js';
-
-/** Behaviour switches of the data plane, from configuration. */
-export interface RegistryOptions {
-  /** Largest manifest accepted, in bytes. */
-  maxManifestBytes: number;
-  /** Whether manifests, tags and blobs may be deleted. */
-  deleteEnabled: boolean;
-  /** Whether `POST ?mount=` without `from` may mount any blob already in the registry. */
-  automaticContentDiscovery: boolean;
-  /** Uploads untouched this long are purged. */
-  uploadTtlMs: number;
-  /** The most bytes a registry may store (its SKU's plan), or undefined for no limit. */
-  storageQuota?: (registry: string) => Promise<number | undefined>;
-}
+import type { RegistryOptions } from './options.js';
 
 /**
  * The OCI registry's operations over a registry's repositories, independent of HTTP: handlers parse a
@@ -49,6 +36,15 @@ export class RegistryService {
 
   /** Resolves a tag or digest to a stored manifest. */
   async getManifest(registry: string, repository: string, reference: string): Promise<ManifestRecord> {
+    // A reference that cannot be a tag names no manifest: the conformance suite expects 404 here (a PUT
+    // to such a reference stays TAG_INVALID).
+    if (!isDigestReference(reference) && !isValidTag(reference))
+      throw await this.unknown(
+        registry,
+        repository,
+        'MANIFEST_UNKNOWN',
+        `manifest unknown: ${reference.slice(0, 300)}`,
+      );
     const ref = parseReference(reference);
     const digest =
       ref.kind === 'tag' ? await this.meta.resolveTag(registry, repository, ref.tag) : ref.digest.text;

@@ -1,5 +1,5 @@
 import { constants, createWriteStream, write, writev } from 'node:fs';
-import { mkdir, open, rename, rm, stat, truncate, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, truncate, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -161,6 +161,21 @@ export class FsBlobStore implements BlobStore {
 
   async deleteUpload(registry: string, uploadId: string): Promise<void> {
     await unlink(this.uploadPath(registry, uploadId)).catch(ignoreNotFound);
+  }
+
+  async *listUploadFiles(registry: string): AsyncIterable<{ id: string; mtime: Date }> {
+    const dir = join(this.root, registry, 'uploads');
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch (error) {
+      if (isNotFound(error)) return;
+      throw error;
+    }
+    for (const id of names) {
+      const info = await stat(join(dir, id)).catch(() => undefined);
+      if (info?.isFile()) yield { id, mtime: info.mtime };
+    }
   }
 
   private blobPath(registry: string, digest: string): string {

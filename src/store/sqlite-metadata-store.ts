@@ -93,6 +93,7 @@ interface UploadRow {
   offset: number;
   created_at: number;
   updated_at: number;
+  committing: string | null;
 }
 
 /**
@@ -113,6 +114,10 @@ export class SqliteMetadataStore implements MetadataStore {
     const columns = db.prepare('PRAGMA table_info(registries)').all() as { name: string }[];
     if (!columns.some((c) => c.name === 'version'))
       db.exec('ALTER TABLE registries ADD COLUMN version INTEGER NOT NULL DEFAULT 1');
+    // Added after the first release: the digest an upload is being committed as (crash recovery).
+    const uploadColumns = db.prepare('PRAGMA table_info(uploads)').all() as { name: string }[];
+    if (!uploadColumns.some((column) => column.name === 'committing'))
+      db.exec('ALTER TABLE uploads ADD COLUMN committing TEXT');
     this.stmt = {
       getRegistry: db.prepare('SELECT name, created_at, properties, version FROM registries WHERE name = ?'),
       listRegistries: db.prepare(
@@ -192,6 +197,9 @@ export class SqliteMetadataStore implements MetadataStore {
       ),
       deleteUpload: db.prepare('DELETE FROM uploads WHERE registry = ? AND id = ?'),
       staleUploads: db.prepare('SELECT * FROM uploads WHERE updated_at < ? ORDER BY updated_at LIMIT ?'),
+      markCommitting: db.prepare('UPDATE uploads SET committing = ? WHERE registry = ? AND id = ?'),
+      registryUploads: db.prepare('SELECT * FROM uploads WHERE registry = ? ORDER BY id LIMIT ?'),
+      countUploads: db.prepare('SELECT COUNT(*) AS n FROM uploads WHERE registry = ?'),
     };
   }
 
@@ -479,6 +487,18 @@ export class SqliteMetadataStore implements MetadataStore {
     return (this.stmt.staleUploads.all(before.getTime(), limit) as UploadRow[]).map(toUpload);
   }
 
+  async markUploadCommitting(registry: string, id: string, digest: string): Promise<boolean> {
+    return this.stmt.markCommitting.run(digest, registry, id).changes > 0;
+  }
+
+  async listUploads(registry: string, limit: number): Promise<UploadSession[]> {
+    return (this.stmt.registryUploads.all(registry, limit) as UploadRow[]).map(toUpload);
+  }
+
+  async countUploads(registry: string): Promise<number> {
+    return (this.stmt.countUploads.get(registry) as { n: number }).n;
+  }
+
   async close(): Promise<void> {
     this.events.removeAllListeners();
     this.db.close();
@@ -521,5 +541,6 @@ function toUpload(row: UploadRow): UploadSession {
     offset: row.offset,
     createdAt: new Date(row.created_at),
     updatedAt: new Date(row.updated_at),
+    ...(row.committing ? { committing: row.committing } : {}),
   };
 }

@@ -36,6 +36,8 @@ export interface BlobStore {
   commitUpload(registry: string, uploadId: string, digest: string, length: number): Promise<void>;
   /** Removes an upload's bytes; a missing upload is not an error. */
   deleteUpload(registry: string, uploadId: string): Promise<void>;
+  /** The upload files a registry holds, with when each was last written (for crash reconciliation). */
+  listUploadFiles(registry: string): AsyncIterable<{ id: string; mtime: Date }>;
 }
 
 /** A stored manifest: the exact bytes the client sent, plus what we index about it. */
@@ -68,6 +70,8 @@ export interface UploadSession {
   offset: number;
   createdAt: Date;
   updatedAt: Date;
+  /** Set once the bytes were verified: the digest they are being committed as (for crash recovery). */
+  committing?: string;
 }
 
 /** A page request: entries strictly after `last`, at most `limit`. */
@@ -189,6 +193,12 @@ export interface MetadataStore {
   deleteUpload(registry: string, id: string): Promise<boolean>;
   /** Uploads not touched since `before`. */
   listStaleUploads(before: Date, limit: number): Promise<UploadSession[]>;
+  /** Records, before the commit starts, the verified digest an upload's bytes become. */
+  markUploadCommitting(registry: string, id: string, digest: string): Promise<boolean>;
+  /** A registry's open upload sessions (at most `limit`). */
+  listUploads(registry: string, limit: number): Promise<UploadSession[]>;
+  /** How many upload sessions a registry has open. */
+  countUploads(registry: string): Promise<number>;
 
   close(): Promise<void>;
 }

@@ -145,6 +145,24 @@ export function blobStoreContract(name: string, factory: StoreFactory<BlobStore>
     );
 
     it(
+      'upload files are listed per registry with their modification time',
+      withStore(async (store) => {
+        assert.deepEqual(await listFiles(store, 'empty'), []);
+        await store.createUpload('r1', 'u1');
+        await store.createUpload('r1', 'u2');
+        await store.createUpload('r2', 'u3');
+        const listed = await listFiles(store, 'r1');
+        assert.deepEqual(listed.map((f) => f.id).sort(), ['u1', 'u2']);
+        for (const file of listed) assert.ok(Date.now() - file.mtime.getTime() < 60_000);
+        await store.deleteUpload('r1', 'u1');
+        assert.deepEqual(
+          (await listFiles(store, 'r1')).map((f) => f.id),
+          ['u2'],
+        );
+      }),
+    );
+
+    it(
       'blobs are scoped by registry; delete and deleteRegistry remove them',
       withStore(async (store) => {
         const content = randomBlob(10);
@@ -177,4 +195,10 @@ export function blobStoreContract(name: string, factory: StoreFactory<BlobStore>
       }),
     );
   });
+}
+
+async function listFiles(store: BlobStore, registry: string): Promise<{ id: string; mtime: Date }[]> {
+  const files = [];
+  for await (const file of store.listUploadFiles(registry)) files.push(file);
+  return files;
 }

@@ -330,6 +330,30 @@ export function metadataStoreContract(name: string, factory: StoreFactory<Metada
     );
 
     it(
+      'uploads: a verified digest is recorded for crash recovery; a registry lists and counts its sessions',
+      withStore(async (store) => {
+        await store.createUpload(session('b'));
+        await store.createUpload(session('a'));
+        await store.createUpload({ ...session('x'), registry: 'other' });
+        assert.equal((await store.getUpload(REG, 'a'))?.committing, undefined);
+        assert.equal(await store.markUploadCommitting(REG, 'a', digestOf('a')), true);
+        assert.equal(await store.markUploadCommitting(REG, 'missing', digestOf('a')), false);
+        assert.equal((await store.getUpload(REG, 'a'))?.committing, digestOf('a'));
+        const listed = await store.listUploads(REG, 10);
+        assert.deepEqual(
+          listed.map((s) => s.id),
+          ['a', 'b'],
+        );
+        assert.equal(listed[0]!.committing, digestOf('a'));
+        assert.equal((await store.listUploads(REG, 1)).length, 1);
+        assert.equal(await store.countUploads(REG), 2);
+        assert.equal(await store.countUploads('other'), 1);
+        await store.deleteUpload(REG, 'a');
+        assert.equal(await store.countUploads(REG), 1);
+      }),
+    );
+
+    it(
       'deleteRegistry removes the registry and everything in it, and nothing else',
       withStore(async (store) => {
         await store.createRegistry({ name: 'doomed', createdAt: new Date(), properties: {} });

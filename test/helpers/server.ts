@@ -19,27 +19,34 @@ export interface TestBerth extends RunningBerth {
   stop(): Promise<void>;
 }
 
-export type ConfigOverrides = Partial<Omit<BerthConfig, 'registry' | 'gc' | 'webhooks'>> & {
+export type ConfigOverrides = Partial<Omit<BerthConfig, 'registry' | 'gc' | 'webhooks' | 'limits'>> & {
   registry?: Partial<BerthConfig['registry']>;
   gc?: Partial<BerthConfig['gc']>;
   webhooks?: Partial<BerthConfig['webhooks']>;
+  limits?: Partial<BerthConfig['limits']>;
 };
 
-/** Starts Berth for a test. Pass `dataDir` to reuse one (restart tests). */
-export async function startTestBerth(overrides: ConfigOverrides = {}): Promise<TestBerth> {
-  const dataDir = overrides.dataDir ?? mkdtempSync(join(tmpdir(), 'berth-test-'));
-  const config: BerthConfig = {
+/** A test server's configuration: loopback, ephemeral ports, the test owner password, then `overrides`. */
+export function testConfig(overrides: ConfigOverrides, dataDir: string, logLevel: string): BerthConfig {
+  return {
     ...structuredClone(DEFAULT_CONFIG),
     listen: ['127.0.0.1:0'],
     managementListen: '127.0.0.1:0',
-    logLevel: process.env.BERTH_TEST_LOG_LEVEL ?? 'silent',
+    logLevel: process.env.BERTH_TEST_LOG_LEVEL ?? logLevel,
     adminPassword: TEST_ADMIN_PASSWORD,
     ...overrides,
     dataDir,
     registry: { ...DEFAULT_CONFIG.registry, ...overrides.registry },
     gc: { ...DEFAULT_CONFIG.gc, ...overrides.gc },
     webhooks: { ...DEFAULT_CONFIG.webhooks, ...overrides.webhooks },
+    limits: { ...DEFAULT_CONFIG.limits, ...overrides.limits },
   };
+}
+
+/** Starts Berth for a test. Pass `dataDir` to reuse one (restart tests). */
+export async function startTestBerth(overrides: ConfigOverrides = {}): Promise<TestBerth> {
+  const dataDir = overrides.dataDir ?? mkdtempSync(join(tmpdir(), 'berth-test-'));
+  const config = testConfig(overrides, dataDir, 'silent');
   const berth = await startBerth(config, pino({ level: config.logLevel }));
   return {
     ...berth,

@@ -55,11 +55,12 @@ export async function startUpload(ctx: V2Context): Promise<void> {
     if (mounted) return blobCreated(ctx, mounted);
   }
   const digest = query.get('digest');
+  const client = ctx.request.clientAddress?.text ?? ctx.request.ip;
   if (digest !== null && mount === null) {
-    const committed = await service.uploads.uploadMonolithic(registry, repository, digest, ctx.body);
+    const committed = await service.uploads.uploadMonolithic(registry, repository, digest, ctx.body, client);
     return blobCreated(ctx, committed);
   }
-  const upload = await service.uploads.startUpload(registry, repository);
+  const upload = await service.uploads.startUpload(registry, repository, client);
   uploadAccepted(ctx, upload);
 }
 
