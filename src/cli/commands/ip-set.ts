@@ -35,6 +35,16 @@ const rangesOption = () =>
 export function registerIpSetCommands(program: Command, deps: CliDeps): void {
   const group = groupCommand(program, 'ip-set', 'Manage named IP sets that network rules can refer to.');
 
+  // One PUT, no read first: the server keeps the description when none is given, so a concurrent
+  // edit is never overwritten with a stale copy read here.
+  const putSet = action<SetOptions>(deps, async (options, ctx) => {
+    const set = await ctx.client().putIpSet(options.name, {
+      ranges: options.ranges ?? [],
+      ...(options.description !== undefined ? { description: options.description } : {}),
+    });
+    ctx.print(setView(set), SET_TABLE);
+  });
+
   leafCommand(group, 'create', 'Create (or replace) an IP set.')
     .addOption(nameOption())
     .addOption(rangesOption().makeOptionMandatory())
@@ -43,31 +53,13 @@ export function registerIpSetCommands(program: Command, deps: CliDeps): void {
       'after',
       '\nExample:\n  berth ip-set create -n office --ranges 203.0.113.0/24 198.51.100.0/24',
     )
-    .action(
-      action<SetOptions>(deps, async (options, ctx) => {
-        const set = await ctx.client().putIpSet(options.name, {
-          ranges: options.ranges ?? [],
-          ...(options.description !== undefined ? { description: options.description } : {}),
-        });
-        ctx.print(setView(set), SET_TABLE);
-      }),
-    );
+    .action(putSet);
 
   leafCommand(group, 'update', "Replace an IP set's ranges (every registry naming it changes at once).")
     .addOption(nameOption())
     .addOption(rangesOption().makeOptionMandatory())
     .option('--description <text>', 'what the set is for (kept when not given)')
-    .action(
-      action<SetOptions>(deps, async (options, ctx) => {
-        // One PUT, no read first: the server keeps the description when none is given, so a
-        // concurrent edit is never overwritten with a stale copy read here.
-        const set = await ctx.client().putIpSet(options.name, {
-          ranges: options.ranges ?? [],
-          ...(options.description !== undefined ? { description: options.description } : {}),
-        });
-        ctx.print(setView(set), SET_TABLE);
-      }),
-    );
+    .action(putSet);
 
   leafCommand(group, 'show', 'Show an IP set.')
     .addOption(nameOption())
