@@ -128,19 +128,15 @@ test('a concurrent edit is reported (412) and nothing is overwritten; Discard lo
     },
   });
   assert.equal(other.status, 200, other.text);
-  // The server's answer when If-Match no longer matches (the brief's ETag contract), for servers that
-  // enforce it; this test pins what the page shows for it.
-  await page.route('**/api/registries/*', async (route) => {
-    if (route.request().method() !== 'PATCH') return route.continue();
-    return route.fulfill({
-      status: 412,
-      contentType: 'application/json',
-      body: JSON.stringify({ error: { code: 'PreconditionFailed', message: 'The resource has changed.' } }),
-    });
+  // The page's PATCH carries the ETag it loaded, which no longer matches: the server answers 412.
+  const answers: number[] = [];
+  page.on('response', (response) => {
+    if (response.request().method() === 'PATCH') answers.push(response.status());
   });
   await page.getByLabel('Disabled').check();
   await page.getByRole('button', { name: 'Save' }).click();
   await page.getByRole('alert').filter({ hasText: 'Someone else changed this registry' }).waitFor();
+  assert.deepEqual(answers, [412], 'the stale save was refused by the server itself');
   await page.getByRole('button', { name: 'Discard' }).click();
   // The page now shows what the other editor saved: Selected networks with their rule.
   const firstRow = page.getByLabel('Address range 1', { exact: true });
