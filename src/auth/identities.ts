@@ -220,7 +220,8 @@ export class IdentityService {
     };
   }
 
-  private networksOf(ranges: string[]): IpMatcher {
+  /** Address ranges compiled once per distinct list (API keys' and tokens' alike). */
+  networksOf(ranges: string[]): IpMatcher {
     const key = ranges.join(',');
     let matcher = this.compiledNetworks.get(key);
     if (!matcher) {
