@@ -123,9 +123,38 @@ test('scope-map create/update/show/list/delete and token create/list/show/update
     'web',
     'content/read',
     '--no-passwords',
+    '--allowed-ip-ranges',
+    '127.0.0.2/32',
+    '10.0.0.0/8',
   ]);
   assert.match(String((fromRepo.properties as { scopeMapId: string }).scopeMapId), /quicktok-scope-map$/);
   assert.equal(fromRepo.credentials, undefined);
+  const rangesOf = (t: Record<string, unknown>) =>
+    (t.properties as { allowedIpRanges?: string[] }).allowedIpRanges;
+  assert.deepEqual(rangesOf(fromRepo), ['127.0.0.2', '10.0.0.0/8']);
+  const moved = await json([
+    'token',
+    'update',
+    '-n',
+    'quicktok',
+    '-r',
+    'default',
+    '--allowed-ip-ranges',
+    '127.0.0.3',
+  ]);
+  assert.deepEqual(rangesOf(moved), ['127.0.0.3']);
+  const kept = await json(['token', 'update', '-n', 'quicktok', '-r', 'default', '--status', 'enabled']);
+  assert.deepEqual(rangesOf(kept), ['127.0.0.3']);
+  const cleared = await json([
+    'token',
+    'update',
+    '-n',
+    'quicktok',
+    '-r',
+    'default',
+    '--no-allowed-ip-ranges',
+  ]);
+  assert.equal(rangesOf(cleared), undefined);
   const shown = await json(['token', 'show', '-n', 'citoken', '-r', 'default']);
   assert.ok(!JSON.stringify(shown).includes(passwords[0]!.value));
   const disabled = await json(['token', 'update', '-n', 'citoken', '-r', 'default', '--status', 'disabled']);

@@ -149,6 +149,10 @@ Examples:
                   .pop(),
             },
             { header: 'STATUS', value: (t) => (t.properties as { status?: string }).status },
+            {
+              header: 'ALLOWED IP RANGES',
+              value: (t) => (t.properties as { allowedIpRanges?: string[] }).allowedIpRanges?.join(', '),
+            },
           ],
         });
       }),
