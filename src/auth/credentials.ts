@@ -15,7 +15,7 @@ import {
 } from './permissions.js';
 import type { FailedSignInLimiter } from './rate-limit.js';
 import type { SignInLog } from './sign-in-log.js';
-import { IdentityNetworkCache, tokenAllowedIpRanges } from './identity-networks.js';
+import { IdentityNetworkCache, tokenAllowedIpRanges, type IdentityNetworks } from './identity-networks.js';
 import { InvalidTokenError, type IdentityRef, type TokenService } from './tokens.js';
 
 /** What sign-in needs to know about a registry (read from its record by the composition root). */
@@ -63,10 +63,14 @@ export class DataPlaneCredentials {
 
   constructor(private readonly options: DataPlaneCredentialsOptions) {
     this.networks = new IdentityNetworkCache((registry, ref) => this.loadNetworks(registry, ref));
+    options.identities.onDelete((id) => this.networks.forgetIdentity(id));
   }
 
-  /** The current address ranges of the identity a Bearer JWT names (cached; see IdentityNetworkCache). */
-  networksOf(registry: string, ref: IdentityRef): Promise<IpMatcher | undefined> {
+  /**
+   * The current address ranges of the identity a Bearer JWT names (cached; see IdentityNetworkCache);
+   * null when that identity was deleted.
+   */
+  networksOf(registry: string, ref: IdentityRef): Promise<IdentityNetworks> {
     return this.networks.get(registry, ref);
   }
 
@@ -75,13 +79,15 @@ export class DataPlaneCredentials {
     this.networks.forgetToken(registry, name);
   }
 
-  private async loadNetworks(registry: string, ref: IdentityRef): Promise<IpMatcher | undefined> {
+  private async loadNetworks(registry: string, ref: IdentityRef): Promise<IdentityNetworks> {
     if (ref.kind === 'token') {
       const token = await this.options.store.getToken(registry, ref.id);
-      const ranges = token && tokenAllowedIpRanges(token);
+      if (!token) return null;
+      const ranges = tokenAllowedIpRanges(token);
       return ranges && this.options.identities.networksOf(ranges);
     }
-    return (await this.options.identities.principalById(ref.id))?.allowedNetworks;
+    const principal = await this.options.identities.principalById(ref.id);
+    return principal ? principal.allowedNetworks : null;
   }
 
   /** The registry's sign-in settings; a registry that does not exist has none (and no one signs in). */

@@ -8,8 +8,14 @@ export function tokenAllowedIpRanges(token: TokenRecord): string[] | undefined {
   return Array.isArray(ranges) && ranges.length > 0 ? (ranges as string[]) : undefined;
 }
 
-/** Loads an identity's current address ranges (undefined: not limited, or no longer there). */
-export type IdentityNetworkLoader = (registry: string, ref: IdentityRef) => Promise<IpMatcher | undefined>;
+/**
+ * An identity's current address ranges: undefined when it is not limited, null when it no longer
+ * exists (its JWTs are refused then, rather than being let through unlimited).
+ */
+export type IdentityNetworks = IpMatcher | undefined | null;
+
+/** Loads an identity's current address ranges. */
+export type IdentityNetworkLoader = (registry: string, ref: IdentityRef) => Promise<IdentityNetworks>;
 
 const MAX_ENTRIES = 10_000;
 
@@ -22,10 +28,11 @@ const MAX_ENTRIES = 10_000;
  * A store read per manifest GET would be the hot path's cost, hence this cache: hits are one Map
  * lookup; entries (also "no ranges") live `ttlMs`, and a token's change on this server drops its
  * entry at once (`forgetToken`), so the TTL only bounds what another process's change takes to apply.
- * API keys' ranges never change after creation, so they need no invalidation.
+ * API keys' ranges never change after creation; a deleted identity's entry is dropped (its JWTs are
+ * refused from then on).
  */
 export class IdentityNetworkCache {
-  private readonly entries = new Map<string, { networks: IpMatcher | undefined; until: number }>();
+  private readonly entries = new Map<string, { networks: IdentityNetworks; until: number }>();
   /** Bumped by every change, so a load that started before one does not cache what it read. */
   private generation = 0;
 
@@ -34,8 +41,8 @@ export class IdentityNetworkCache {
     private readonly ttlMs = 10_000,
   ) {}
 
-  /** The identity's address ranges; undefined when it has none (admin, anonymous, unlimited). */
-  async get(registry: string, ref: IdentityRef): Promise<IpMatcher | undefined> {
+  /** The identity's address ranges; undefined when it has none (admin, anonymous, unlimited), null when gone. */
+  async get(registry: string, ref: IdentityRef): Promise<IdentityNetworks> {
     if (ref.kind !== 'token' && ref.kind !== 'apiKey' && ref.kind !== 'user') return undefined;
     const key = keyOf(registry, ref.kind, ref.id);
     const now = Date.now();
@@ -47,6 +54,13 @@ export class IdentityNetworkCache {
     if (this.entries.size >= MAX_ENTRIES) this.entries.clear();
     this.entries.set(key, { networks, until: now + this.ttlMs });
     return networks;
+  }
+
+  /** Drops a deleted management identity's (API key's, user's) entry. */
+  forgetIdentity(id: string): void {
+    this.generation++;
+    this.entries.delete(keyOf('', 'apiKey', id));
+    this.entries.delete(keyOf('', 'user', id));
   }
 
   /** Drops a token's entry, so its changed ranges apply to the next request. */

@@ -187,6 +187,12 @@ test('a token limited to 127.0.0.2 signs in from there only, and its JWTs work f
   assert.equal(cleared.body.properties.allowedIpRanges, undefined);
   assert.equal((await manifest('127.0.0.2', jwt)).status, 200);
   assert.equal((await manifest('127.0.0.3', auth)).status, 200);
+
+  // A deleted token's JWTs are refused (not let through without its ranges).
+  assert.equal((await api('DELETE', `/api/registries/${reg}/tokens/${name}`)).status, 204);
+  const gone = await manifest('127.0.0.3', jwt);
+  assert.equal(gone.status, 401);
+  assert.equal(errorCode(gone), 'UNAUTHORIZED');
 });
 
 test("an API key's JWT minted inside its ranges is refused outside them", async () => {
@@ -210,4 +216,8 @@ test("an API key's JWT minted inside its ranges is refused outside them", async 
     dataPlane(berth, reg, 'GET', '/v2/app/manifests/v1', { headers: jwt, from });
   assert.equal((await manifest('127.0.0.2')).status, 200);
   assert.deepEqual(refusal(await manifest('127.0.0.3')), DENIED);
+  // Once the key is deleted its JWTs are refused everywhere, not let through without its ranges.
+  assert.equal((await api('DELETE', `/api/apiKeys/${created.body.id}`)).status, 204);
+  assert.equal((await manifest('127.0.0.3')).status, 401);
+  assert.equal((await manifest('127.0.0.2')).status, 401);
 });

@@ -162,6 +162,7 @@ export class DataPlaneAuth {
         const verified = await this.tokens.verifyAccess(value, settings.loginServer);
         // The JWT's identity's ranges as they are now, not as they were at minting (see IdentityNetworkCache).
         const allowedNetworks = await this.credentials.networksOf(registry, verified.identity);
+        if (allowedNetworks === null) throw new InvalidTokenError('the identity no longer exists');
         return {
           identity: {
             ref: verified.identity,

@@ -3,9 +3,9 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { IdentityNetworkCache } from '../../../src/auth/identity-networks.js';
+import { IdentityNetworkCache, type IdentityNetworks } from '../../../src/auth/identity-networks.js';
 import type { IdentityRef } from '../../../src/auth/tokens.js';
-import { compileIpRules, type IpMatcher } from '../../../src/network/index.js';
+import { compileIpRules } from '../../../src/network/index.js';
 
 const token = (id: string): IdentityRef => ({ kind: 'token', id, name: id });
 
@@ -36,7 +36,7 @@ test("a token's change is seen by the next get, and a load racing the change is 
     await gate;
     return compileIpRules(seen);
   });
-  const valuesOf = (m: IpMatcher | undefined) => m?.sources;
+  const valuesOf = (m: IdentityNetworks) => m?.sources;
   assert.deepEqual(valuesOf(await cache.get('r', token('ci'))), ['127.0.0.2']);
   ranges = ['127.0.0.3'];
   cache.forgetToken('r', 'ci');
