@@ -274,6 +274,12 @@ function buildRows(
         goal: { kind: 'below', value: 5 },
       },
       {
+        metric: "manifest GET slowdown, range-limited token's Bearer vs anonymous, 64 conn",
+        unit: '%',
+        berth: bearerSlowdownPercent(berth.signIn, 'limitedBearer'),
+        goal: { kind: 'below', value: 5 },
+      },
+      {
         metric: 'token issuance, cached credential, 16 conn',
         unit: 'tokens/s',
         berth: berth.signIn.tokenIssuance.requestsPerSecond,

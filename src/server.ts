@@ -290,7 +290,7 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
       trustedProxies,
       dataEndpoints: urls,
       defaultRegistry: config.defaultRegistry,
-      tokens: new RegistryTokens(authStore, registries),
+      tokens: new RegistryTokens(authStore, registries, (r, t) => credentials.tokenChanged(r, t)),
       tokenService: tokens,
       signIns,
       logger: log,

@@ -317,7 +317,7 @@ export class ManagementClient {
   putToken(
     name: string,
     token: string,
-    properties: { scopeMapId?: string; status?: 'enabled' | 'disabled' },
+    properties: { scopeMapId?: string; status?: 'enabled' | 'disabled'; allowedIpRanges?: string[] },
     method: 'PUT' | 'PATCH' = 'PUT',
   ): Promise<Resource> {
     return this.request(method, childPath(name, 'tokens', token), { body: { properties } });

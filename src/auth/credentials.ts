@@ -15,6 +15,7 @@ import {
 } from './permissions.js';
 import type { FailedSignInLimiter } from './rate-limit.js';
 import type { SignInLog } from './sign-in-log.js';
+import { IdentityNetworkCache, tokenAllowedIpRanges, type IdentityNetworks } from './identity-networks.js';
 import { InvalidTokenError, type IdentityRef, type TokenService } from './tokens.js';
 
 /** What sign-in needs to know about a registry (read from its record by the composition root). */
@@ -35,7 +36,7 @@ export interface DataPlaneIdentity {
   ref: IdentityRef;
   permissions: Permissions;
   trustedService: boolean;
-  /** The identity's own address ranges (an API key's `allowedIpRanges`), checked besides the registry's rules. */
+  /** The identity's own address ranges (an API key's or token's `allowedIpRanges`), checked besides the registry's rules. */
   allowedNetworks?: IpMatcher | undefined;
 }
 
@@ -58,7 +59,36 @@ export interface DataPlaneCredentialsOptions {
  * users and API keys, and refresh tokens. Every attempt is counted by the limiter and the sign-in log.
  */
 export class DataPlaneCredentials {
-  constructor(private readonly options: DataPlaneCredentialsOptions) {}
+  private readonly networks: IdentityNetworkCache;
+
+  constructor(private readonly options: DataPlaneCredentialsOptions) {
+    this.networks = new IdentityNetworkCache((registry, ref) => this.loadNetworks(registry, ref));
+    options.identities.onDelete((id) => this.networks.forgetIdentity(id));
+  }
+
+  /**
+   * The current address ranges of the identity a Bearer JWT names (cached; see IdentityNetworkCache);
+   * null when that identity was deleted.
+   */
+  networksOf(registry: string, ref: IdentityRef): Promise<IdentityNetworks> {
+    return this.networks.get(registry, ref);
+  }
+
+  /** Tells the cache a token changed (or went), so its new ranges apply to the next request. */
+  tokenChanged(registry: string, name: string): void {
+    this.networks.forgetToken(registry, name);
+  }
+
+  private async loadNetworks(registry: string, ref: IdentityRef): Promise<IdentityNetworks> {
+    if (ref.kind === 'token') {
+      const token = await this.options.store.getToken(registry, ref.id);
+      if (!token) return null;
+      const ranges = tokenAllowedIpRanges(token);
+      return ranges && this.options.identities.networksOf(ranges);
+    }
+    const principal = await this.options.identities.principalById(ref.id);
+    return principal ? principal.allowedNetworks : null;
+  }
 
   /** The registry's sign-in settings; a registry that does not exist has none (and no one signs in). */
   async settings(registry: string): Promise<RegistryAuthSettings | undefined> {
@@ -213,10 +243,12 @@ export class DataPlaneCredentials {
     const actions =
       system?.actions ?? (await this.options.store.getScopeMap(token.registry, token.scopeMap))?.actions;
     const permissions = actions ? permissionsFromRules(parseScopeMapActions(actions, true)) : NO_PERMISSIONS;
+    const ranges = tokenAllowedIpRanges(token);
     return {
       ref: { kind: 'token', id: token.name, name: token.name, credential },
       permissions,
       trustedService: false,
+      ...(ranges ? { allowedNetworks: this.options.identities.networksOf(ranges) } : {}),
     };
   }
 }

@@ -47,6 +47,7 @@ export const API_KEY_PREFIX = 'berth_';
 export class IdentityService {
   /** Identities' address ranges, compiled once per distinct list. */
   private readonly compiledNetworks = new Map<string, IpMatcher>();
+  private readonly deleteListeners: ((id: string) => void)[] = [];
 
   constructor(
     private readonly store: IdentityStore,
@@ -220,7 +221,8 @@ export class IdentityService {
     };
   }
 
-  private networksOf(ranges: string[]): IpMatcher {
+  /** Address ranges compiled once per distinct list (API keys' and tokens' alike). */
+  networksOf(ranges: string[]): IpMatcher {
     const key = ranges.join(',');
     let matcher = this.compiledNetworks.get(key);
     if (!matcher) {
@@ -239,9 +241,15 @@ export class IdentityService {
     await this.deleteIdentity(id);
   }
 
+  /** Calls `listener` with the id of every identity deleted (caches of identities drop it). */
+  onDelete(listener: (id: string) => void): void {
+    this.deleteListeners.push(listener);
+  }
+
   async deleteIdentity(id: string): Promise<void> {
-    if (!(await this.store.deleteIdentity(id)))
-      throw new ManagementError('ResourceNotFound', `Identity '${id}' was not found.`);
+    const deleted = await this.store.deleteIdentity(id);
+    for (const listener of this.deleteListeners) listener(id);
+    if (!deleted) throw new ManagementError('ResourceNotFound', `Identity '${id}' was not found.`);
     for (const role of (await this.auth?.dataPlaneRolesOf(id)) ?? [])
       await this.auth?.removeDataPlaneRole(role);
   }

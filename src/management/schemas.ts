@@ -274,6 +274,13 @@ export const tokenBodySchema = childResourceBody('TokenBody', {
   scopeMapId: { type: 'string', maxLength: 400, description: 'a scope map name or its id' },
   status: { type: 'string', enum: ['enabled', 'disabled'] },
   credentials: { type: 'object' },
+  allowedIpRanges: {
+    type: 'array',
+    maxItems: 1000,
+    items: { type: 'string' },
+    description:
+      "the token's own address ranges, checked in addition to the registry's rules; [] removes them",
+  },
 });
 
 export const generateCredentialsBodySchema = {

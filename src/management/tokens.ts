@@ -1,7 +1,9 @@
+import { tokenAllowedIpRanges } from '../auth/identity-networks.js';
 import { generateSecret, hashSecret } from '../auth/passwords.js';
 import { InvalidScopeMapActionError, SYSTEM_SCOPE_MAPS, parseScopeMapActions } from '../auth/permissions.js';
 import { ManagementError } from '../errors/management.js';
 import type { AuthStore, ScopeMapRecord, TokenPasswordRecord, TokenRecord } from '../store/types.js';
+import { canonicalIpRanges } from './ip-ranges.js';
 import type { RegistryManager } from './registries.js';
 
 const NAME_RE = /^[a-zA-Z0-9-]{5,50}$/;
@@ -27,6 +29,7 @@ export function toScopeMapResource(registry: string, map: ScopeMapRecord | Syste
 
 /** ACR's token resource (never the password values). */
 export function toTokenResource(token: TokenRecord) {
+  const ranges = tokenAllowedIpRanges(token);
   return {
     id: `/registries/${token.registry}/tokens/${token.name}`,
     name: token.name,
@@ -41,6 +44,7 @@ export function toTokenResource(token: TokenRecord) {
           ...(p.expiry ? { expiry: p.expiry.toISOString() } : {}),
         })),
       },
+      ...(ranges ? { allowedIpRanges: ranges } : {}),
       creationDate: token.createdAt.toISOString(),
       provisioningState: 'Succeeded',
     },
@@ -59,6 +63,8 @@ export class RegistryTokens {
   constructor(
     private readonly store: AuthStore,
     private readonly registries: RegistryManager,
+    /** Told after a token changed or went (the data plane caches tokens' address ranges). */
+    private readonly onTokenChange: (registry: string, name: string) => void = () => {},
   ) {}
 
   /** User-defined and system scope maps. */
@@ -144,15 +150,36 @@ export class RegistryTokens {
     return token;
   }
 
-  /** Creates or updates a token (scope map, status); the SKU's token limit applies to creation. */
+  /**
+   * Creates or updates a token (scope map, status, address ranges: an empty list removes them); the
+   * SKU's token limit applies to creation.
+   */
   async putToken(
     registry: string,
     name: string,
-    body: { scopeMap?: string; status?: 'enabled' | 'disabled' },
+    body: { scopeMap?: string; status?: 'enabled' | 'disabled'; allowedIpRanges?: string[] },
+    mode: 'create' | 'update' | 'upsert',
+  ): Promise<{ token: TokenRecord; created: boolean }> {
+    const result = await this.writeToken(registry, name, body, mode);
+    this.onTokenChange(registry, name);
+    return result;
+  }
+
+  private async writeToken(
+    registry: string,
+    name: string,
+    body: { scopeMap?: string; status?: 'enabled' | 'disabled'; allowedIpRanges?: string[] },
     mode: 'create' | 'update' | 'upsert',
   ): Promise<{ token: TokenRecord; created: boolean }> {
     validateName(name, 'token');
     if (body.scopeMap !== undefined) await this.getScopeMap(registry, body.scopeMap);
+    const ranges =
+      body.allowedIpRanges && canonicalIpRanges(body.allowedIpRanges, 'properties.allowedIpRanges');
+    const withRanges = (properties: Record<string, unknown>): Record<string, unknown> => {
+      if (ranges === undefined) return properties;
+      const { allowedIpRanges: _, ...rest } = properties;
+      return ranges.length > 0 ? { ...rest, allowedIpRanges: ranges } : rest;
+    };
     for (let attempt = 0; attempt < 5; attempt++) {
       const existing = await this.store.getToken(registry, name);
       if (existing && mode === 'create')
@@ -164,6 +191,7 @@ export class RegistryTokens {
           ...existing,
           scopeMap: body.scopeMap ?? existing.scopeMap,
           status: body.status ?? existing.status,
+          properties: withRanges(existing.properties),
           updatedAt: now,
           version: existing.version + 1,
         };
@@ -183,7 +211,7 @@ export class RegistryTokens {
         createdAt: now,
         updatedAt: now,
         version: 1,
-        properties: {},
+        properties: withRanges({}),
       };
       const { settings } = await this.registries.settings(registry);
       const limit = this.registries.planFor(settings).maxTokens;
@@ -200,7 +228,9 @@ export class RegistryTokens {
   }
 
   async deleteToken(registry: string, name: string): Promise<void> {
-    if (!(await this.store.deleteToken(registry, name))) throw notFound('token', name, registry);
+    const deleted = await this.store.deleteToken(registry, name);
+    this.onTokenChange(registry, name);
+    if (!deleted) throw notFound('token', name, registry);
   }
 
   /**

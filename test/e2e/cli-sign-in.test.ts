@@ -123,9 +123,21 @@ test('scope-map create/update/show/list/delete and token create/list/show/update
     'web',
     'content/read',
     '--no-passwords',
+    '--allowed-ip-ranges',
+    '127.0.0.2/32',
+    '10.0.0.0/8',
   ]);
   assert.match(String((fromRepo.properties as { scopeMapId: string }).scopeMapId), /quicktok-scope-map$/);
   assert.equal(fromRepo.credentials, undefined);
+  const rangesOf = (t: Record<string, unknown>) =>
+    (t.properties as { allowedIpRanges?: string[] }).allowedIpRanges;
+  assert.deepEqual(rangesOf(fromRepo), ['127.0.0.2', '10.0.0.0/8']);
+  const updateQuick = (...args: string[]) =>
+    json(['token', 'update', '-n', 'quicktok', '-r', 'default', ...args]);
+  assert.deepEqual(rangesOf(await updateQuick('--allowed-ip-ranges', '127.0.0.3')), ['127.0.0.3']);
+  assert.deepEqual(rangesOf(await updateQuick('--status', 'enabled')), ['127.0.0.3']);
+  const cleared = await updateQuick('--no-allowed-ip-ranges');
+  assert.equal(rangesOf(cleared), undefined);
   const shown = await json(['token', 'show', '-n', 'citoken', '-r', 'default']);
   assert.ok(!JSON.stringify(shown).includes(passwords[0]!.value));
   const disabled = await json(['token', 'update', '-n', 'citoken', '-r', 'default', '--status', 'disabled']);

@@ -18,6 +18,8 @@ type TokenOptions = GlobalOptions & {
   expirationInDays?: number;
   password1?: boolean;
   password2?: boolean;
+  /** Ranges given; false from `--no-allowed-ip-ranges` (remove them). */
+  allowedIpRanges?: string[] | false;
 };
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -25,6 +27,13 @@ const statusOption = () =>
   new Option('--status <status>', 'enabled | disabled').argParser(
     choiceParser(['enabled', 'disabled'] as const),
   );
+const rangesOption = () =>
+  new Option(
+    '--allowed-ip-ranges <ranges...>',
+    "the token's own addresses or CIDR ranges, checked besides the registry's rules",
+  );
+const rangesOf = (ranges: string[] | false | undefined) =>
+  ranges === undefined ? {} : { allowedIpRanges: ranges === false ? [] : ranges };
 const expiryOption = () =>
   new Option('--expiration-in-days <days>', 'passwords expire after this many days').argParser(
     parsePositiveInt,
@@ -65,6 +74,7 @@ export function registerTokenCommands(program: Command, deps: CliDeps): void {
       collect,
     )
     .addOption(statusOption())
+    .addOption(rangesOption())
     .option('--no-passwords', 'do not generate passwords now')
     .addOption(expiryOption())
     .addHelpText(
@@ -72,7 +82,8 @@ export function registerTokenCommands(program: Command, deps: CliDeps): void {
       `
 Examples:
   berth token create -n ci -r myregistry --scope-map _repositories_push
-  berth token create -n reader -r myregistry --repository app content/read --expiration-in-days 30`,
+  berth token create -n reader -r myregistry --repository app content/read --expiration-in-days 30
+  berth token create -n ci -r myregistry --scope-map _repositories_push --allowed-ip-ranges 10.1.0.0/16`,
     )
     .action(
       action<TokenOptions>(deps, async (options, ctx) => {
@@ -91,6 +102,7 @@ Examples:
         const token = await client.putToken(options.registry, options.name, {
           scopeMapId: scopeMap,
           ...(options.status ? { status: options.status } : {}),
+          ...rangesOf(options.allowedIpRanges),
         });
         const credentials =
           options.passwords === false
@@ -100,9 +112,11 @@ Examples:
       }),
     );
 
-  common(leafCommand(group, 'update', "Change a token's scope map or status."))
+  common(leafCommand(group, 'update', "Change a token's scope map, status or address ranges."))
     .option('--scope-map <name>', 'scope map to use')
     .addOption(statusOption())
+    .addOption(rangesOption())
+    .option('--no-allowed-ip-ranges', "remove the token's address ranges")
     .action(
       action<TokenOptions>(deps, async (options, ctx) => {
         ctx.print(
@@ -112,6 +126,7 @@ Examples:
             {
               ...(options.scopeMap ? { scopeMapId: options.scopeMap } : {}),
               ...(options.status ? { status: options.status } : {}),
+              ...rangesOf(options.allowedIpRanges),
             },
             'PATCH',
           ),
@@ -134,6 +149,10 @@ Examples:
                   .pop(),
             },
             { header: 'STATUS', value: (t) => (t.properties as { status?: string }).status },
+            {
+              header: 'ALLOWED IP RANGES',
+              value: (t) => (t.properties as { allowedIpRanges?: string[] }).allowedIpRanges?.join(', '),
+            },
           ],
         });
       }),

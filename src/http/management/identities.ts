@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ManagementError } from '../../errors/management.js';
 import { isDataPlaneRole } from '../../auth/identities.js';
-import { InvalidIpRuleError, normalizeIpRules } from '../../network/index.js';
+import { canonicalIpRanges } from '../../management/ip-ranges.js';
 import type { DataPlaneRoleName, RoleName } from '../../store/types.js';
 import { apiKeyBodySchema, registryNameParams, roleAssignmentBodySchema } from '../../management/schemas.js';
 import { clientAddressOf } from '../guard.js';
@@ -50,7 +50,7 @@ export function registerIdentityRoutes(ctx: ManagementContext): void {
       if (request.body.trustedService) identities.authorize(request.principal, '*', 'Owner');
       const scope = registry === '*' ? '*' : await ctx.registryFor(request.principal, registry, 'Owner');
       if (scope === '*') identities.authorize(request.principal, '*', 'Owner');
-      const ranges = request.body.allowedIpRanges && canonicalRanges(request.body.allowedIpRanges);
+      const ranges = request.body.allowedIpRanges && canonicalIpRanges(request.body.allowedIpRanges);
       const { id, key } = await identities.createApiKey(
         request.body.name,
         request.body.role,
@@ -135,18 +135,4 @@ export function registerIdentityRoutes(ctx: ManagementContext): void {
       return { principalId: assignment.principalId, registry: assignment.registry, role: assignment.role };
     },
   });
-}
-
-/** An API key's address ranges in canonical form; InvalidNetworkRule (400) naming a bad one. */
-function canonicalRanges(ranges: string[]): string[] {
-  try {
-    return normalizeIpRules(ranges).rules.map((r) => r.value);
-  } catch (error) {
-    if (error instanceof InvalidIpRuleError) {
-      throw new ManagementError('InvalidNetworkRule', error.message, {
-        target: `allowedIpRanges[${Math.max(0, ranges.indexOf(error.value))}]`,
-      });
-    }
-    throw error;
-  }
 }

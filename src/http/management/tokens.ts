@@ -131,7 +131,10 @@ export function registerTokenRoutes(ctx: ManagementContext): void {
     route({
       method,
       url: '/api/registries/:name/tokens/:tokenName',
-      summary: method === 'PUT' ? 'Create or replace a token' : 'Update a token (scope map, status)',
+      summary:
+        method === 'PUT'
+          ? 'Create or replace a token'
+          : 'Update a token (scope map, status, allowed address ranges)',
       tag: 'Tokens',
       params: childParams('tokenName'),
       body: tokenBodySchema,
@@ -139,7 +142,9 @@ export function registerTokenRoutes(ctx: ManagementContext): void {
       handler: async (
         request: FastifyRequest<{
           Params: { name: string; tokenName: string };
-          Body: { properties?: { scopeMapId?: string; status?: 'enabled' | 'disabled' } };
+          Body: {
+            properties?: { scopeMapId?: string; status?: 'enabled' | 'disabled'; allowedIpRanges?: string[] };
+          };
         }>,
         reply: FastifyReply,
       ) => {
@@ -151,6 +156,7 @@ export function registerTokenRoutes(ctx: ManagementContext): void {
           {
             ...(props.scopeMapId !== undefined ? { scopeMap: lastSegment(props.scopeMapId) } : {}),
             ...(props.status !== undefined ? { status: props.status } : {}),
+            ...(props.allowedIpRanges !== undefined ? { allowedIpRanges: props.allowedIpRanges } : {}),
           },
           modeOf(request),
         );

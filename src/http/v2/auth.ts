@@ -60,7 +60,7 @@ export function requiredAccess(route: V2Route, method: string, query: URLSearchP
 }
 
 /**
- * Refuses an identity limited to some networks (an API key's `allowedIpRanges`) outside them: a leaked
+ * Refuses an identity limited to some networks (an API key's or token's `allowedIpRanges`) outside them: a leaked
  * key is useless off its network, whatever the registry's rules allow.
  */
 export function assertIdentityNetwork(request: FastifyRequest, identity: DataPlaneIdentity): void {
@@ -160,11 +160,15 @@ export class DataPlaneAuth {
     if (scheme === 'bearer' && settings) {
       try {
         const verified = await this.tokens.verifyAccess(value, settings.loginServer);
+        // The JWT's identity's ranges as they are now, not as they were at minting (see IdentityNetworkCache).
+        const allowedNetworks = await this.credentials.networksOf(registry, verified.identity);
+        if (allowedNetworks === null) throw new InvalidTokenError('the identity no longer exists');
         return {
           identity: {
             ref: verified.identity,
             permissions: { everywhere: [], rules: [], catalog: false },
             trustedService: false,
+            ...(allowedNetworks ? { allowedNetworks } : {}),
           },
           granted: verified.access,
           asked: verified.asked,
