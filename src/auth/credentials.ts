@@ -114,9 +114,13 @@ export class DataPlaneCredentials {
     clientIp: string,
   ): Promise<DataPlaneIdentity> {
     const { limiter } = this.options;
-    // Refresh tokens all share one user name, so their failures count per address only: otherwise
-    // anyone could lock every `berth login --name` user of a registry out with garbage tokens.
-    const account = username === REFRESH_TOKEN_USER ? undefined : `${registry}/${username}`;
+    // Refresh tokens all share one user name, and API keys are their own account (any user name goes
+    // with one), so their failures count per address only: otherwise anyone could lock every
+    // `berth login --name` user, or every API-key caller, of a registry out with garbage secrets.
+    const account =
+      username === REFRESH_TOKEN_USER || password.startsWith(API_KEY_PREFIX)
+        ? undefined
+        : `${registry}/${username}`;
     const wait = limiter.retryAfter(clientIp, account);
     if (wait !== undefined) {
       this.record(registry, username, clientIp, 'rateLimited');

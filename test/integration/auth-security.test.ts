@@ -8,7 +8,16 @@ import { after, before, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { DEFAULT_CONFIG } from '../../src/config.js';
 import { errorCode, tokenRequest } from '../helpers/auth.js';
-import { apiFor, basic, createRegistry, dataPlane, uniqueName, type Api } from '../helpers/management.js';
+import {
+  apiFor,
+  basic,
+  bearer,
+  createApiKey,
+  createRegistry,
+  dataPlane,
+  uniqueName,
+  type Api,
+} from '../helpers/management.js';
 import { send } from '../helpers/net.js';
 import { startTestBerth, TEST_ADMIN_PASSWORD, type TestBerth } from '../helpers/server.js';
 
@@ -52,6 +61,29 @@ test('failed sign-ins per account are limited: 429 TOOMANYREQUESTS with Retry-Af
     (await tokenRequest(berth, name, [], basic('admin', TEST_ADMIN_PASSWORD), '127.0.0.5')).status,
     200,
   );
+});
+
+test('garbage API keys count per address only: they cannot lock the real API keys of a registry out', async () => {
+  const name = uniqueName('keys');
+  await createRegistry(api, name, 'Standard');
+  const key = await createApiKey(api, uniqueName('ci'), 'Reader', name);
+  // Past the per-account limit (3) in all, from addresses each under the per-address limit (6).
+  for (const from of ['127.0.0.10', '127.0.0.11', '127.0.0.12']) {
+    for (let i = 0; i < 2; i++) {
+      const res = await dataPlane(berth, name, 'GET', '/v2/', {
+        headers: { Authorization: bearer(`berth_guess${i}`) },
+        from,
+      });
+      assert.equal(res.status, 401);
+    }
+  }
+  const real = await dataPlane(berth, name, 'GET', '/v2/', {
+    headers: { Authorization: key.auth },
+    from: '127.0.0.13',
+  });
+  assert.equal(real.status, 200, real.text);
+  const asPassword = await tokenRequest(berth, name, [], basic('anyone', key.key), '127.0.0.13');
+  assert.equal(asPassword.status, 200);
 });
 
 test('failed sign-ins per client address are limited across accounts and on the management API', async () => {
