@@ -82,17 +82,15 @@ export function buildManagementApi(deps: ManagementDeps): FastifyInstance {
     if (path === '/api/openapi.json' || !path.startsWith('/api/')) return;
     // Signing in is how a caller gets credentials; it checks the ones in its body itself.
     if (path === '/api/sessions' && request.method === 'POST') return;
-    request.principal = await authenticateRequest(request, deps.identities, sessions, deps.trustedProxies);
+    const client = clientAddressOf(request, deps.trustedProxies);
+    request.principal = await authenticateRequest(request, deps.identities, sessions, client.text);
     // A key limited to some networks is useless outside them, on this API as on the data plane.
     const allowed = request.principal.allowedNetworks;
-    if (allowed) {
-      const client = clientAddressOf(request, deps.trustedProxies);
-      if (!allowed.matches(client)) {
-        throw new ManagementError(
-          'NetworkAccessDenied',
-          `The API key '${request.principal.name}' may not be used from ${client.text}; it is limited to other networks.`,
-        );
-      }
+    if (allowed && !allowed.matches(client)) {
+      throw new ManagementError(
+        'NetworkAccessDenied',
+        `The API key '${request.principal.name}' may not be used from ${client.text}; it is limited to other networks.`,
+      );
     }
   });
   app.setErrorHandler((error, request, reply) => sendManagementError(error, request, reply));

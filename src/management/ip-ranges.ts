@@ -2,7 +2,7 @@ import { ManagementError } from '../errors/management.js';
 import { InvalidIpRuleError, normalizeIpRules } from '../network/index.js';
 
 /**
- * An identity's address ranges (an API key's or a token's `allowedIpRanges`) in canonical form;
+ * Address ranges (an API key's or a token's `allowedIpRanges`, an IP set's `ranges`) in canonical form;
  * InvalidNetworkRule (400) naming the bad one under `target`.
  */
 export function canonicalIpRanges(ranges: string[], target = 'allowedIpRanges'): string[] {

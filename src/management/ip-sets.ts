@@ -2,7 +2,7 @@
 // registries' rules, so changing a set changes every registry that names it at once.
 
 import { ManagementError } from '../errors/management.js';
-import { InvalidIpRuleError, normalizeIpRules } from '../network/index.js';
+import { canonicalIpRanges } from './ip-ranges.js';
 import type { IpSetRecord, IpSetStore, MetadataStore } from '../store/types.js';
 import { matchesIfMatch, versionEtag } from './etags.js';
 import type { NetworkAccessService } from './network-access.js';
@@ -47,17 +47,7 @@ export class IpSetManager {
 
   /** Creates or replaces a set; every registry naming it is decided by the new ranges at once. */
   async put(name: string, body: { ranges: string[]; description?: string }, condition: WriteCondition = {}) {
-    let ranges: string[];
-    try {
-      ranges = normalizeIpRules(body.ranges).rules.map((r) => r.value);
-    } catch (error) {
-      if (error instanceof InvalidIpRuleError) {
-        throw new ManagementError('InvalidNetworkRule', error.message, {
-          target: `ranges[${Math.max(0, body.ranges.indexOf(error.value))}]`,
-        });
-      }
-      throw error;
-    }
+    const ranges = canonicalIpRanges(body.ranges, 'ranges');
     // Compare-and-swap on the set's version; an unconditional PUT retries when another writer won.
     for (let attempt = 0; attempt < 100; attempt++) {
       const existing = await this.store.getIpSet(name);

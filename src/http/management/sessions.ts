@@ -2,7 +2,6 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { IdentityService, Principal } from '../../auth/identities.js';
 import type { PortalSessions } from '../../auth/sessions.js';
 import { ManagementError } from '../../errors/management.js';
-import type { IpMatcher } from '../../network/index.js';
 import { clientAddressOf } from '../guard.js';
 import type { ManagementContext } from './context.js';
 
@@ -40,14 +39,10 @@ export async function authenticateRequest(
   request: FastifyRequest,
   identities: IdentityService,
   sessions: PortalSessions,
-  trustedProxies: IpMatcher,
+  clientIp: string,
 ): Promise<Principal> {
   const token = request.headers.authorization ? undefined : sessionTokenOf(request);
-  if (token === undefined)
-    return identities.authenticate(
-      request.headers.authorization,
-      clientAddressOf(request, trustedProxies).text,
-    );
+  if (token === undefined) return identities.authenticate(request.headers.authorization, clientIp);
   if (!isPortalRequest(request)) {
     throw new ManagementError(
       'AuthenticationFailed',
