@@ -120,10 +120,13 @@ export class NetworkAccessService {
     if (!client) return undefined;
     const decision = await this.decide(registry, { kind: 'public' }, client, identity, action);
     const policy = this.compiled.get(registry)?.policy;
-    // Expired rules that would have matched are named, so "why am I refused now?" has an answer.
-    const expiredRules = (policy?.expired ?? []).filter((rule) =>
-      compileIpRules([rule.value]).matches(client),
-    );
+    // Expired rules that would have matched are named, so "why am I refused now?" has an answer. A rule
+    // naming an IP set (`ipSet:<name>`) is matched against the set's ranges, not its label.
+    const expiredRules: RuleInfo[] = [];
+    for (const rule of policy?.expired ?? []) {
+      const ranges = rule.ipSet ? ((await this.store.getIpSet(rule.ipSet))?.ranges ?? []) : [rule.value];
+      if (compileIpRules(ranges).matches(client)) expiredRules.push(rule);
+    }
     return { ip: client.text, ...decision, expiredRules };
   }
 
@@ -178,7 +181,8 @@ export class NetworkAccessService {
     const timer = setTimeout(
       () => {
         this.expiryTimers.delete(registry);
-        if (wait >= MAX_TIMER_MS) void this.load(registry);
+        // A failed reload leaves the policy to be loaded by the next request instead.
+        if (wait >= MAX_TIMER_MS) this.load(registry).catch(() => this.invalidate(registry));
         else this.invalidate(registry);
       },
       Math.min(wait, MAX_TIMER_MS),

@@ -59,6 +59,25 @@ test('an expiring rule admits its address until its instant, then stops, and is 
   assert.equal(past.body.error.code, 'InvalidNetworkRule');
 });
 
+test("an expired rule naming an IP set is reported by the what-if API, matched by the set's ranges", async () => {
+  const api = apiFor(berth);
+  assert.equal((await api('PUT', '/api/ipSets/shortlived', { ranges: ['127.0.0.5'] })).status, 201);
+  await setNetwork(berth, { defaultAction: 'Deny', ipRules: ['127.0.0.1'] });
+  const expiresAt = new Date(Date.now() + 1_000).toISOString();
+  const added = await addRule({ ipSet: 'shortlived', expiresAt });
+  assert.equal(added.status, 200, added.text);
+  await sleep(Math.max(0, Date.parse(expiresAt) - Date.now()) + 50);
+  const inSet = await check('127.0.0.5');
+  assert.equal(inSet.status, 200, inSet.text);
+  assert.equal(inSet.body.allowed, false);
+  assert.deepEqual(inSet.body.expiredRules, [{ value: 'ipSet:shortlived', expiresAt, ipSet: 'shortlived' }]);
+  const outside = await check('127.0.0.6');
+  assert.equal(outside.status, 200, outside.text);
+  assert.equal(outside.body.expiredRules, undefined, 'no expired rule covers this address');
+  await openNetwork(berth);
+  assert.equal((await api('DELETE', '/api/ipSets/shortlived')).status, 204);
+});
+
 test('a pull-only rule lets its range pull and refuses its pushes, saying why', async () => {
   await setNetwork(berth, { defaultAction: 'Deny', ipRules: ['127.0.0.1'] });
   assert.equal((await addRule({ value: '127.0.0.0/24', actions: 'pull' })).status, 200);

@@ -27,7 +27,11 @@ function explain(
   decision: AccessDecision & { ip: string; expiredRules: RuleInfo[] },
   action: NetworkAction | undefined,
 ) {
-  const expired = decision.expiredRules.map((r) => ({ value: r.value, expiresAt: r.expiresAt }));
+  const expired = decision.expiredRules.map((r) => ({
+    value: r.value,
+    expiresAt: r.expiresAt,
+    ...(r.ipSet ? { ipSet: r.ipSet } : {}),
+  }));
   const common = {
     ip: decision.ip,
     ...(action ? { action } : {}),
