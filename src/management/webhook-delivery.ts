@@ -83,11 +83,14 @@ export class WebhookDispatcher {
       const due = await this.store.claimDue(Date.now(), free, this.options.timeoutMs * 2);
       for (const delivery of due) {
         this.inFlight++;
-        const send = this.attempt(delivery).finally(() => {
-          this.inFlight--;
-          this.sends.delete(send);
-          this.wake();
-        });
+        const send = this.attempt(delivery)
+          // A store failure while recording the attempt: the claim lapses and the delivery is retried.
+          .catch((err: unknown) => this.log.error({ err, delivery: delivery.id }, 'webhook delivery failed'))
+          .finally(() => {
+            this.inFlight--;
+            this.sends.delete(send);
+            this.wake();
+          });
         this.sends.add(send);
       }
       if (due.length < free) return;
