@@ -208,6 +208,7 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
     // A registry deleted and created again under its name starts without the old one's runs, policy
     // and webhooks.
     const forgetDeleted = meta.onChange((event) => {
+      if (event.kind !== 'registry' || event.change === 'updated') return;
       void meta
         .getRegistry(event.registry)
         .then(async (record) => {

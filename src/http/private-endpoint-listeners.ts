@@ -22,7 +22,8 @@ export class PrivateEndpointListeners implements EndpointListeners {
   ) {}
 
   async start(): Promise<void> {
-    this.unsubscribe = this.meta.onChange(() => {
+    this.unsubscribe = this.meta.onChange((event) => {
+      if (event.kind !== 'registry' && event.kind !== 'resync') return;
       this.reconciling = this.reconciling
         .then(() => this.reconcile())
         .catch((err: unknown) => this.log.error({ err }, 'private endpoint reconcile failed'));

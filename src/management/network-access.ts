@@ -61,7 +61,10 @@ export class NetworkAccessService {
   }
 
   start(): void {
-    this.unsubscribe = this.meta.onChange((event) => this.invalidate(event.registry));
+    this.unsubscribe = this.meta.onChange((event) => {
+      if (event.kind === 'registry') this.invalidate(event.registry);
+      else if (event.kind === 'resync' || event.kind === 'ipSet') this.ipSetChanged();
+    });
     this.denials.start();
   }
 

@@ -21,6 +21,13 @@ export class RegistryAuthSettingsCache {
 
   start(): void {
     this.unsubscribe = this.meta.onChange((event) => {
+      if (event.kind === 'resync') {
+        for (const registry of this.cache.keys())
+          this.generations.set(registry, (this.generations.get(registry) ?? 0) + 1);
+        this.cache.clear();
+        return;
+      }
+      if (event.kind !== 'registry') return;
       this.cache.delete(event.registry);
       this.generations.set(event.registry, (this.generations.get(event.registry) ?? 0) + 1);
     });

@@ -20,7 +20,8 @@ export class RegistryDirectory {
     // An update cannot change which names exist; re-reading every registry on each rule edit would
     // cost a parse of all their settings.
     this.unsubscribe = this.meta.onChange((event) => {
-      if (event.change !== 'updated') void this.refresh();
+      if (event.kind === 'resync' || (event.kind === 'registry' && event.change !== 'updated'))
+        void this.refresh();
     });
     await this.refresh();
   }

@@ -92,13 +92,9 @@ export interface RegistryRecord {
   version?: number;
 }
 
-/** What changed, for listeners that cache (registry settings, network rules). */
-export interface ChangeEvent {
-  kind: 'registry';
-  registry: string;
-  /** What happened to the record, when the store knows (listeners that only track names skip updates). */
-  change?: 'created' | 'updated' | 'deleted';
-}
+/** What changed, for listeners that cache: the union lives with the change feed. */
+export type { ChangeEvent } from './change-feed.js';
+import type { ChangeEvent } from './change-feed.js';
 
 /**
  * Registry metadata: registries, repositories, tags, manifests, blob links, referrers and upload sessions.

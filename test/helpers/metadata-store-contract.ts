@@ -43,7 +43,9 @@ export function metadataStoreContract(name: string, factory: StoreFactory<Metada
       'registries: create once, read, update, list, and announce changes',
       withStore(async (store) => {
         const events: string[] = [];
-        const unsubscribe = store.onChange((event) => events.push(event.registry));
+        const unsubscribe = store.onChange((event) => {
+          if (event.kind === 'registry') events.push(event.registry);
+        });
         assert.equal(
           await store.createRegistry({ name: 'other', createdAt: new Date(1000), properties: { a: 1 } }),
           true,
