@@ -26,6 +26,10 @@ export interface BenchOptions {
   distributionBinary: string;
   /** Give distribution its in-memory blob descriptor cache (off: the minimal configuration). */
   distributionCache: boolean;
+  /** Simultaneous whole-blob GETs while RSS is sampled (curl `--parallel`). */
+  parallelPulls: number;
+  /** `BENCH_ONLY=cli`: only the curl/wrk comparison and the RSS measurements. */
+  only: 'cli' | undefined;
 }
 
 const MiB = 1024 * 1024;
@@ -48,6 +52,8 @@ export function loadOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions 
     skipDistribution: env.BENCH_SKIP_DISTRIBUTION === '1',
     distributionBinary: env.BENCH_DISTRIBUTION_BIN ?? '/usr/bin/docker-registry',
     distributionCache: env.BENCH_DISTRIBUTION_CACHE === '1',
+    parallelPulls: 64,
+    only: env.BENCH_ONLY === 'cli' ? 'cli' : undefined,
   };
 }
 

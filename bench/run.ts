@@ -4,6 +4,8 @@ import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchAbuse } from './abuse.js';
+import { cliComparison, cliRows, type CliResults, type CliTarget } from './cli-bench.js';
+import { cliToolsInstalled } from './cli-tools.js';
 import { best, pull, pushPostPut, pushSinglePost, settleDisk, type Transfer } from './blob.js';
 import { cpuOverheadPercent, guardOverhead, slowdownPercent, type GuardOverhead } from './guard-overhead.js';
 import { manifestLoad, pushSmallImage, type LoadResult } from './manifest.js';
@@ -51,17 +53,37 @@ async function main(): Promise<void> {
   if (!withDistribution) progress(`distribution not used (${options.distributionBinary} missing or skipped)`);
   const results: Partial<Record<Target['name'], TargetResults>> = {};
   let external: ExternalRow[] = [];
+  let cli: Partial<Record<Target['name'], CliResults>> = {};
   try {
-    await measureTransfersAndManifests(options, work, withDistribution, results);
+    cli = await measureWithCli(options, work, withDistribution);
+    if (options.only !== 'cli') await measureTransfersAndManifests(options, work, withDistribution, results);
     await measureRss(options, work, withDistribution, results);
-    external = [...(await networkDecisionRows()), ...(await abuseRows(options, work))];
+    if (options.only !== 'cli')
+      external = [...(await networkDecisionRows()), ...(await abuseRows(options, work))];
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
 
-  const rows = evaluate(buildRows(options, results, external));
-  const table = formatTable(rows);
+  const headline = evaluate([
+    ...cliRows(options, cli),
+    {
+      metric: `RSS growth during a ${options.rssPushBytes / MiB} MiB push`,
+      unit: 'MiB',
+      berth: results.berth?.rss?.growthMiB,
+      distribution: results.distribution?.rss?.growthMiB,
+      goal: { kind: 'below', value: 64 },
+    },
+  ]);
+  const rows = options.only === 'cli' ? [] : evaluate(buildRows(options, results, external));
+  const table =
+    rows.length > 0
+      ? `${formatTable(headline)}\n\nNode client (secondary):\n${formatTable(rows)}`
+      : formatTable(headline);
   const notes = [
+    'headline: curl (blobs) and wrk (manifests); Berth with sign-in on (a Bearer token on every request), distribution without auth',
+    ...(cli.distribution
+      ? []
+      : ["distribution not run: ratios need Debian's docker-registry (apt-get install docker-registry)"]),
     'ratio: how many times better Berth is (throughput: Berth ÷ distribution; CPU: distribution ÷ Berth)',
     `load average ${loadBefore.toFixed(2)} before, ${loadavg()[0]!.toFixed(2)} after (${cpus().length} cores)`,
     ...(options.berthNodeArgs.length > 0 ? [`Berth ran with node ${options.berthNodeArgs.join(' ')}`] : []),
@@ -85,13 +107,41 @@ async function main(): Promise<void> {
     },
     sizes: { blobBytes: options.blobBytes, rssPushBytes: options.rssPushBytes, runs: options.runs },
     manifestLoad: { connections: options.connections, seconds: options.manifestSeconds },
+    headline,
     rows,
+    cli,
     raw: results,
     external,
   });
   progress(`results written to ${path}`);
-  const missed = rows.filter((row) => row.met === false).map((row) => row.metric);
+  const missed = [...headline, ...rows].filter((row) => row.met === false).map((row) => row.metric);
   if (missed.length > 0) progress(`targets missed: ${missed.join('; ')}`);
+}
+
+/** The curl/wrk comparison on freshly started registries (none when curl or wrk is missing). */
+async function measureWithCli(
+  options: BenchOptions,
+  work: string,
+  withDistribution: boolean,
+): Promise<Partial<Record<Target['name'], CliResults>>> {
+  const tools = cliToolsInstalled();
+  if (!tools.curl || !tools.wrk) {
+    progress(`curl/wrk comparison skipped: ${tools.curl ? '' : 'curl '}${tools.wrk ? '' : 'wrk '}missing`);
+    return {};
+  }
+  const targets: CliTarget[] = [];
+  try {
+    const berth = await startBerthProcess(root, dir(work, 'cli-berth'), options.berthNodeArgs);
+    targets.push({ target: berth, basic: berth.management?.authorization });
+    if (withDistribution) {
+      const workDir = dir(work, 'cli-distribution');
+      const target = await startDistribution(options.distributionBinary, workDir, options.distributionCache);
+      targets.push({ target, distributionRoot: join(workDir, 'data') });
+    }
+    return await cliComparison(options, work, targets, progress);
+  } finally {
+    await Promise.allSettled(targets.map(({ target }) => target.stop()));
+  }
 }
 
 /** Blob push and pull, and manifest GET, with both registries running side by side. */
@@ -241,13 +291,6 @@ function buildRows(
       distribution: distribution?.manifestGet?.requestsPerSecond,
       goal: { kind: 'ratio-at-least', value: 5 },
       better: 'higher',
-    },
-    {
-      metric: `RSS growth during ${options.rssPushBytes / MiB} MiB push`,
-      unit: 'MiB',
-      berth: berth?.rss?.growthMiB,
-      distribution: distribution?.rss?.growthMiB,
-      goal: { kind: 'below', value: 64 },
     },
   ];
   if (berth?.guard) {
