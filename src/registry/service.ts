@@ -1,3 +1,4 @@
+import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { OciError } from '../errors/oci.js';
 import { StoreNotFoundError } from '../store/errors.js';
@@ -14,6 +15,9 @@ import { isDigestReference, isValidTag, parseDigest, parseReference } from './na
 import { BlobLocks } from './blob-locks.js';
 import { BlobUploads } from './blob-uploads.js';
 import type { RegistryOptions } from './options.js';
+
+/** A blob's bytes as `openBlob` gives them: a stream, or the whole stored file (the caller reads the range). */
+export type BlobBody = { stream: Readable; file?: undefined } | { file: FileHandle; stream?: undefined };
 
 /**
  * The OCI registry's operations over a registry's repositories, independent of HTTP: handlers parse a
@@ -164,8 +168,8 @@ export class RegistryService {
     throw await this.unknown(registry, repository, 'BLOB_UNKNOWN', `blob unknown to registry: ${digest}`);
   }
 
-  /** Streams a blob (or a range of it) the repository can see. */
-  async openBlob(registry: string, repository: string, digest: string, range?: ByteRange): Promise<Readable> {
+  /** A blob (or a range of it) the repository can see: an open file when the store keeps one, else a stream. */
+  async openBlob(registry: string, repository: string, digest: string, range?: ByteRange): Promise<BlobBody> {
     const linked = await this.meta.linkedBlob(registry, repository, digest);
     const manifest = linked ? undefined : await this.meta.getManifest(registry, repository, digest);
     if (!linked && !manifest) {
@@ -173,12 +177,15 @@ export class RegistryService {
       throw new OciError('BLOB_UNKNOWN', `blob unknown to registry: ${digest}`);
     }
     if (manifest) {
-      return Readable.from([
-        range ? manifest.content.subarray(range.start, range.end + 1) : manifest.content,
-      ]);
+      return {
+        stream: Readable.from([
+          range ? manifest.content.subarray(range.start, range.end + 1) : manifest.content,
+        ]),
+      };
     }
     try {
-      return await this.blobs.open(registry, digest, range);
+      if (this.blobs.openFile) return { file: await this.blobs.openFile(registry, digest) };
+      return { stream: await this.blobs.open(registry, digest, range) };
     } catch (error) {
       if (error instanceof StoreNotFoundError)
         throw new OciError('BLOB_UNKNOWN', `blob unknown to registry: ${digest}`);

@@ -34,19 +34,22 @@ export class FsBlobStore implements BlobStore {
   }
 
   async open(registry: string, digest: string, range?: ByteRange): Promise<Readable> {
-    let handle;
-    try {
-      handle = await open(this.blobPath(registry, digest), constants.O_RDONLY);
-    } catch (error) {
-      if (isNotFound(error)) throw new StoreNotFoundError(`blob ${digest}`);
-      throw error;
-    }
+    const handle = await this.openFile(registry, digest);
     return handle.createReadStream({
       start: range?.start,
       end: range?.end,
       highWaterMark: READ_CHUNK,
       autoClose: true,
     });
+  }
+
+  async openFile(registry: string, digest: string): Promise<FileHandle> {
+    try {
+      return await open(this.blobPath(registry, digest), constants.O_RDONLY);
+    } catch (error) {
+      if (isNotFound(error)) throw new StoreNotFoundError(`blob ${digest}`);
+      throw error;
+    }
   }
 
   async delete(registry: string, digest: string): Promise<void> {

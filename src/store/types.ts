@@ -1,3 +1,4 @@
+import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 
 /** A byte range, both ends inclusive, as in HTTP `Range`. */
@@ -15,6 +16,11 @@ export interface BlobStore {
   stat(registry: string, digest: string): Promise<{ size: number } | undefined>;
   /** Streams a committed blob, or a range of it; rejects with a NotFound error when it is missing. */
   open(registry: string, digest: string, range?: ByteRange): Promise<Readable>;
+  /**
+   * A committed blob as an open local file, for stores that keep one (served to the socket without
+   * stream layers, `src/http/v2/send-file.ts`); rejects with a NotFound error when it is missing.
+   */
+  openFile?(registry: string, digest: string): Promise<FileHandle>;
   /** Removes a committed blob's bytes (garbage collection; handlers unlink instead). */
   delete(registry: string, digest: string): Promise<void>;
   /** Removes every blob and upload of a registry. */

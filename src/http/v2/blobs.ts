@@ -4,6 +4,7 @@ import type { ChunkClaim, UploadState } from '../../registry/blob-uploads.js';
 import { parseContentRange } from '../../registry/uploads.js';
 import type { ByteRange } from '../../store/types.js';
 import { contentLength, hasBody, header, type V2Context } from './context.js';
+import { sendFileRange } from './send-file.js';
 
 /** `GET`/`HEAD /v2/<name>/blobs/<digest>`, with single-range `Range` support. */
 export async function getBlob(ctx: V2Context, digestText: string, head: boolean): Promise<void> {
@@ -35,7 +36,9 @@ export async function getBlob(ctx: V2Context, digestText: string, head: boolean)
     reply.code(200).header('Content-Length', String(size));
   }
   if (head || size === 0) return void reply.send();
-  reply.send(await ctx.service.openBlob(ctx.registry, ctx.repository, digest, range));
+  const body = await ctx.service.openBlob(ctx.registry, ctx.repository, digest, range);
+  if (body.file) return sendFileRange(reply, body.file, range?.start ?? 0, range?.end ?? size - 1);
+  reply.send(body.stream);
 }
 
 /** `DELETE /v2/<name>/blobs/<digest>` */
