@@ -1,19 +1,16 @@
 import type { Hash } from 'node:crypto';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { createDigestHash } from './digest.js';
 import type { DigestAlgorithm } from './names.js';
 
-/** A pass-through that feeds every byte into a hash and counts them, so blobs are hashed while written. */
-export class HashingStream extends Transform {
-  bytes = 0;
-  constructor(private readonly hash: Hash) {
-    super();
-  }
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.hash.update(chunk);
-    this.bytes += chunk.length;
-    callback(null, chunk);
-  }
+/**
+ * Feeds every byte `source` delivers into `hash`, as it is read by whoever consumes it. The stream is
+ * paused first: a `data` listener would otherwise start the flow before the consumer is attached and
+ * those bytes would be lost to it (`pipe`/`pipeline` resume it).
+ */
+export function tapHash(source: Readable, hash: Hash): void {
+  source.pause();
+  source.on('data', (chunk: Buffer) => hash.update(chunk));
 }
 
 /** Hashes a whole stream and returns `algorithm:hex`. */
