@@ -2,6 +2,12 @@ import type { FileHandle } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 import type { FastifyReply } from 'fastify';
 
+// Why not zero-copy: Node has no sendfile(2) for sockets, and no well-kept native module provides one
+// (the npm candidates are abandoned or tied to a framework); an unmaintained addon in the data path
+// would cost more over the years than the copy it saves. A reverse-proxy mode (X-Accel-Redirect) needs
+// the proxy to reach the blob files and to enforce nothing Berth has not already checked, which is an
+// operator's choice, not a default. This path makes the same two copies distribution makes.
+
 /**
  * Size of the buffers a blob file is read into. Large reads keep the per-chunk cost (a thread-pool
  * round trip, a write call) small next to the copying; 1 MiB measured ~40% less CPU per MiB than
