@@ -36,6 +36,8 @@ interface TargetResults {
 }
 
 const root = fileURLToPath(new URL('..', import.meta.url));
+/** Whose `dist/main.js` runs as Berth: `BENCH_BERTH_ROOT` measures another checkout's build (before/after). */
+const berthRoot = process.env.BENCH_BERTH_ROOT ?? root;
 const progress = (message: string) => process.stderr.write(`bench: ${message}\n`);
 
 async function main(): Promise<void> {
@@ -131,7 +133,7 @@ async function measureWithCli(
   }
   const targets: CliTarget[] = [];
   try {
-    const berth = await startBerthProcess(root, dir(work, 'cli-berth'), options.berthNodeArgs);
+    const berth = await startBerthProcess(berthRoot, dir(work, 'cli-berth'), options.berthNodeArgs);
     targets.push({ target: berth, basic: berth.management?.authorization });
     if (withDistribution) {
       const workDir = dir(work, 'cli-distribution');
@@ -155,7 +157,7 @@ async function measureTransfersAndManifests(
   const file = await PayloadFile.generate(join(work, 'blob.bin'), options.blobBytes);
   const targets: Target[] = [];
   try {
-    targets.push(await startBerthProcess(root, dir(work, 'berth'), options.berthNodeArgs));
+    targets.push(await startBerthProcess(berthRoot, dir(work, 'berth'), options.berthNodeArgs));
     if (withDistribution)
       targets.push(
         await startDistribution(
@@ -226,7 +228,7 @@ async function measureRss(
   results: Partial<Record<Target['name'], TargetResults>>,
 ): Promise<void> {
   const starters: (() => Promise<Target>)[] = [
-    () => startBerthProcess(root, dir(work, 'berth-rss'), options.berthNodeArgs),
+    () => startBerthProcess(berthRoot, dir(work, 'berth-rss'), options.berthNodeArgs),
   ];
   if (withDistribution)
     starters.push(() =>
@@ -367,7 +369,7 @@ function buildRows(
 
 /** GET /v2/ latency while each abuse runs and RSS over unread-body requests (bench/abuse.ts), on a fresh Berth. */
 async function abuseRows(options: BenchOptions, work: string): Promise<ExternalRow[]> {
-  const berth = await startBerthProcess(root, dir(work, 'berth-abuse'), options.berthNodeArgs);
+  const berth = await startBerthProcess(berthRoot, dir(work, 'berth-abuse'), options.berthNodeArgs);
   try {
     return await benchAbuse(berth, progress);
   } finally {
