@@ -113,12 +113,13 @@ export async function cliComparison(
     for (const { target } of targets) {
       const headers = await manifestHeaders(auths.get(target.name)!);
       const result = await wrk(target, manifestUrls.get(target.name)!, headers, options.connections, seconds);
-      if (result.non2xx > 0 || result.socketErrors > 0)
-        throw new Error(`${target.name} wrk: ${result.non2xx} non-2xx, ${result.socketErrors} socket errors`);
+      // Timeouts on an overloaded machine are noted, not fatal; a wrong answer is.
+      if (result.non2xx > 0) throw new Error(`${target.name} wrk: ${result.non2xx} non-2xx responses`);
       results[target.name]!.manifest.push(result);
       progress(
         `wrk manifest GET ${target.name} round ${round + 1}: ${result.requestsPerSecond.toFixed(0)} req/s, ` +
-          `${cpu(result.serverCpuUsPerRequest)} µs CPU/req`,
+          `${cpu(result.serverCpuUsPerRequest)} µs CPU/req` +
+          (result.socketErrors > 0 ? `, ${result.socketErrors} socket errors (timeouts)` : ''),
       );
     }
   }
