@@ -6,7 +6,7 @@ import { execFile, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, openSync, closeSync, writeSync } from 'node:fs';
 import { expectStatus, send } from './http.js';
-import { cpuSeconds } from './proc.js';
+import { preciseCpuSeconds as cpuSeconds } from './proc.js';
 import type { Target } from './targets.js';
 
 /** One timed curl transfer, with the registry's CPU over it. */
