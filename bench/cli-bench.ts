@@ -13,6 +13,7 @@ import {
   curlParallelPulls,
   curlPull,
   curlPush,
+  curlPushCeiling,
   PushFile,
   wrk,
   type CliTransfer,
@@ -30,6 +31,8 @@ export interface CliResults {
   pull: CliTransfer[];
   manifest: WrkResult[];
   /** RSS growth (MiB) while `parallelPulls` clients each GET the whole blob at once. */
+  /** Berth's entry only: curl into a server that discards the body, per round (MB/s). */
+  pushCeiling?: number[];
   parallelPullRss?: {
     baselineMiB: number;
     maxMiB: number;
@@ -69,7 +72,12 @@ export async function cliComparison(
   writeRandomFile(file.path, file.size);
   const pushed = new Map<Target['name'], string>();
 
+  const ceiling: number[] = [];
   for (let round = 0; round < options.runs; round++) {
+    ceiling.push(await curlPushCeiling(file));
+    progress(
+      `curl push ceiling round ${round + 1}: ${ceiling.at(-1)!.toFixed(0)} MB/s into a discarding server`,
+    );
     for (const { target, distributionRoot } of targets) {
       const digest = await file.renew();
       settleDisk();
@@ -84,6 +92,7 @@ export async function cliComparison(
       );
     }
   }
+  results.berth!.pushCeiling = ceiling;
   settleDisk();
   for (let round = 0; round < options.runs; round++) {
     for (const { target } of targets) {
@@ -162,6 +171,11 @@ export function cliRows(options: BenchOptions, results: Partial<Record<Target['n
       distribution: median(durable),
       goal: { kind: 'ratio-at-least', value: 3 },
       better: 'higher',
+    },
+    {
+      metric: '  … ceiling: curl into a server that discards the body',
+      unit: 'MB/s',
+      berth: median(berth?.pushCeiling),
     },
     {
       metric: 'blob pull, GET to /dev/null, curl (median)',

@@ -3,6 +3,8 @@
 // the servers' differences rather than the client's ceiling.
 
 import { execFile, spawnSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, openSync, closeSync, writeSync } from 'node:fs';
 import { expectStatus, send } from './http.js';
@@ -299,4 +301,36 @@ function transfer(
         ? ((cpuAfter - cpuBefore) * 1000) / (bytes / MiB)
         : undefined,
   };
+}
+
+/**
+ * What curl itself can push on this machine: `-T file` into a server (this process) that reads the
+ * body and throws it away, neither hashing nor writing it. No registry can push faster through curl.
+ */
+export async function curlPushCeiling(file: PushFile): Promise<number> {
+  const server = createServer((request, response) => {
+    request.on('data', () => undefined);
+    request.on('end', () => response.writeHead(201, { 'Content-Length': '0' }).end());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const { port } = server.address() as AddressInfo;
+    const out = await curl([
+      '-T',
+      file.path,
+      '-H',
+      'Expect:',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code} %{time_total}',
+      `http://127.0.0.1:${port}/sink`,
+    ]);
+    const [status, seconds] = out.trim().split(' ');
+    if (status !== '201') throw new Error(`push ceiling: ${out.trim()}`);
+    return file.size / 1e6 / Number(seconds);
+  } finally {
+    server.close();
+    server.closeAllConnections();
+  }
 }
