@@ -158,6 +158,12 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
       log: signIns,
     });
     const auth = { check: new DataPlaneAuth(credentials, tokens), credentials, tokens };
+    // The admin user's passwords and switch live in the registry record; verified sign-ins depend on them.
+    cleanups.push(
+      meta.onChange((event) => {
+        if (event.kind === 'registry' || event.kind === 'resync') credentials.forgetSignIns();
+      }),
+    );
     const manifestCache = new ManifestCache(meta, config.registry.manifestCacheBytes);
     manifestCache.start();
     cleanups.push(() => manifestCache.stop());
