@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { benchAbuse } from './abuse.js';
 import { best, pull, pushPostPut, pushSinglePost, settleDisk, type Transfer } from './blob.js';
 import { cpuOverheadPercent, guardOverhead, slowdownPercent, type GuardOverhead } from './guard-overhead.js';
+import { benchHotPath } from './hot-path.js';
 import { manifestLoad, pushSmallImage, type LoadResult } from './manifest.js';
 import { loadOptions, MiB, type BenchOptions } from './options.js';
 import { generatedPayload, PayloadFile, type Payload } from './payload.js';
@@ -55,6 +56,7 @@ async function main(): Promise<void> {
     await measureTransfersAndManifests(options, work, withDistribution, results);
     await measureRss(options, work, withDistribution, results);
     external = [...(await networkDecisionRows()), ...(await abuseRows(options, work))];
+    external.push(...(await benchHotPath(root, dir(work, 'hot-path'), options, progress)));
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

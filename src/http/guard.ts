@@ -7,6 +7,7 @@ import { OciError } from '../errors/oci.js';
 import type { EntryPoint, NetworkAccessService } from '../management/network-access.js';
 import {
   actionOf,
+  parseClientAddress,
   resolveClientAddress,
   type AccessDecision,
   type ClientAddress,
@@ -34,10 +35,23 @@ declare module 'node:net' {
   }
 }
 
+/**
+ * A connection's client address, when no header of its requests can change it (its peer is no trusted
+ * proxy): parsed once per connection instead of once per request.
+ */
+const connectionClients = new WeakMap<object, { trustedProxies: IpMatcher; client: ClientAddress }>();
+
 /** The client address of a request: PROXY source or socket peer, then proxy headers from trusted peers only. */
 export function clientAddressOf(request: FastifyRequest, trustedProxies: IpMatcher): ClientAddress {
   const socket = request.raw.socket;
+  const known = connectionClients.get(socket);
+  if (known?.trustedProxies === trustedProxies) return known.client;
   const peer = socket.proxySource ?? socket.remoteAddress ?? '0.0.0.0';
+  const direct = parseClientAddress(peer);
+  if (direct && !trustedProxies.matches(direct)) {
+    connectionClients.set(socket, { trustedProxies, client: direct });
+    return direct;
+  }
   if (socket.proxySourceUnknown) return resolveClientAddress({ peer, trustedProxies });
   return resolveClientAddress({
     peer,

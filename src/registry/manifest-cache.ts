@@ -14,6 +14,8 @@ interface Entry {
   bytes: number;
   /** A tag's digest, or a digest's manifest. */
   value: string | ManifestRecord;
+  /** Read since it was last (re)inserted: eviction gives it a second chance instead. */
+  used: boolean;
 }
 
 /** A read in flight, marked stale when an invalidation of its repository arrives before it returns. */
@@ -26,7 +28,7 @@ interface Load {
 /**
  * An in-memory cache of hot manifests (digest → record) and tags (tag → digest) in front of the
  * metadata store, so a warm manifest GET or HEAD touches neither disk nor database. Bounded in bytes
- * (least recently used goes first). Kept true by the store's change events: a manifest put, deleted or
+ * (what was not read lately goes first). Kept true by the store's change events: a manifest put, deleted or
  * untagged, a repository or registry deleted, or a resync (events may have been missed) drop what they
  * name. In scale-out those events come from other nodes through the change feed, so a tag moved on
  * another node is seen here as soon as its event arrives (the feed's delay); on this node, at once.
@@ -37,7 +39,11 @@ interface Load {
  * clients ask for what exists).
  */
 export class ManifestCache implements ManifestReads {
-  /** Insertion order is recency order: a hit moves its entry to the end, eviction takes the front. */
+  /**
+   * Insertion order, with a second chance (CLOCK, an approximation of least recently used that costs a
+   * hit one assignment instead of a re-insertion): eviction takes the front entry unless it was read
+   * since it was inserted, in which case it moves to the back.
+   */
   private readonly entries = new Map<string, Entry>();
   /** The keys held per repository (`registry\0repository`), to drop a repository's or registry's entries. */
   private readonly byRepository = new Map<string, Set<string>>();
@@ -106,7 +112,13 @@ export class ManifestCache implements ManifestReads {
       this.meta.resolveTag(registry, repository, tag),
     );
     if (digest.value !== undefined && digest.keep)
-      this.put(key, { registry, repository, bytes: ENTRY_OVERHEAD + key.length * 2, value: digest.value });
+      this.put(key, {
+        registry,
+        repository,
+        bytes: ENTRY_OVERHEAD + key.length * 2,
+        value: digest.value,
+        used: false,
+      });
     return digest.value;
   }
 
@@ -126,7 +138,7 @@ export class ManifestCache implements ManifestReads {
     if (record !== undefined && manifest.keep) {
       const bytes = ENTRY_OVERHEAD + key.length * 2 + record.content.length;
       if (bytes * LARGEST_SHARE <= this.maxBytes)
-        this.put(key, { registry, repository, bytes, value: record });
+        this.put(key, { registry, repository, bytes, value: record, used: false });
     }
     return record;
   }
@@ -138,8 +150,7 @@ export class ManifestCache implements ManifestReads {
       return undefined;
     }
     this.stats.hits++;
-    this.entries.delete(key);
-    this.entries.set(key, entry);
+    entry.used = true;
     return entry.value;
   }
 
@@ -169,10 +180,17 @@ export class ManifestCache implements ManifestReads {
       this.byRepository.set(repoKey, keys);
     }
     keys.add(key);
-    // Bounded: at most every entry is evicted, and each eviction lowers the total.
-    for (const [oldest] of this.entries) {
-      if (this.bytes <= this.maxBytes) break;
-      this.drop(oldest);
+    // Bounded: each entry gets one second chance per pass, so two passes evict whatever must go.
+    let budget = 2 * this.entries.size + 1;
+    while (this.bytes > this.maxBytes && budget-- > 0) {
+      const [oldestKey, oldest] = this.entries.entries().next().value as [string, Entry];
+      if (oldest.used) {
+        oldest.used = false;
+        this.entries.delete(oldestKey);
+        this.entries.set(oldestKey, oldest);
+      } else {
+        this.drop(oldestKey);
+      }
     }
   }
 

@@ -167,7 +167,7 @@ test('a read raced by a change elsewhere is kept; events drop only what they nam
   assert.equal(store.reads, warm + 3, 'a registry deletion drops only that registry');
 });
 
-test('the cache stays within its byte budget, evicting the least recently used first', async () => {
+test('the cache stays within its byte budget, evicting what was not read lately first', async () => {
   const budget = 64 * 1024;
   const { store, cache } = setup(budget);
   for (let i = 0; i < 100; i++) store.manifests.set(`r/app@sha256:${i}`, record(`sha256:${i}`, 4000));
