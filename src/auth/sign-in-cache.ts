@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 
 const MAX_ENTRIES = 10_000;
 
@@ -22,9 +22,12 @@ export class SignInCache<T> {
   /** The key of a credential (a hash: the secret itself is never kept). */
   keyOf(registry: string, username: string, secret: string): string {
     // JSON keeps the three apart whatever characters they hold.
-    return createHash('sha256')
-      .update(JSON.stringify([registry, username, secret]))
-      .digest('base64');
+    const text = JSON.stringify([registry, username, secret]);
+    // The one-shot `hash` (Node ≥ 20.12) is four times cheaper than a Hash object, which showed in the
+    // profile of a Basic-authenticated GET.
+    return typeof crypto.hash === 'function'
+      ? crypto.hash('sha256', text, 'base64')
+      : crypto.createHash('sha256').update(text).digest('base64');
   }
 
   /** The remembered verification of `key`, while it is fresh. */

@@ -87,6 +87,24 @@ interface Flight {
   request: FastifyRequest;
   response: ServerResponse;
   body?: PassThrough;
+  /** The set it is in (its registry's), to leave it when the response closes. */
+  flights: Set<Flight>;
+  registry: string;
+  guard: NetworkGuard;
+}
+
+const FLIGHT = Symbol('berth.flight');
+
+/**
+ * One shared 'close' listener for every tracked response (`this` is the response): tracking runs on
+ * every request, and a closure plus `once`'s wrapper per request showed in profiles.
+ */
+function endFlight(this: ServerResponse & { [FLIGHT]?: Flight }): void {
+  const flight = this[FLIGHT];
+  if (!flight) return;
+  this[FLIGHT] = undefined;
+  flight.flights.delete(flight);
+  flight.guard.forget(flight);
 }
 
 /**
@@ -97,7 +115,6 @@ interface Flight {
  */
 export class NetworkGuard {
   private readonly flights = new Map<string, Set<Flight>>();
-  private readonly flightOf = new WeakMap<FastifyRequest, Flight>();
   private readonly unsubscribe: () => void;
 
   constructor(private readonly options: NetworkGuardOptions) {
@@ -120,21 +137,28 @@ export class NetworkGuard {
   /** Follows an admitted request until its response is done, so a rule change can cut it off. */
   track(request: FastifyRequest, reply: FastifyReply): void {
     const registry = request.registry;
-    const flights = this.flights.get(registry) ?? new Set<Flight>();
-    this.flights.set(registry, flights);
-    const flight: Flight = { request, response: reply.raw };
+    let flights = this.flights.get(registry);
+    if (!flights) {
+      flights = new Set<Flight>();
+      this.flights.set(registry, flights);
+    }
+    const flight: Flight = { request, response: reply.raw, flights, registry, guard: this };
     flights.add(flight);
-    this.flightOf.set(request, flight);
-    reply.raw.once('close', () => {
-      flights.delete(flight);
-      if (flights.size === 0 && this.flights.get(registry) === flights) this.flights.delete(registry);
-    });
+    (reply.raw as ServerResponse & { [FLIGHT]?: Flight })[FLIGHT] = flight;
+    reply.raw.on('close', endFlight);
   }
 
   /** Lets a later rule change cut the request's body off with `DENIED` while it is being read. */
   watchBody(request: FastifyRequest, body: PassThrough): void {
-    const flight = this.flightOf.get(request);
-    if (flight) flight.body = body;
+    // Uploads are few next to GETs: finding the flight by a scan keeps per-request tracking cheap.
+    for (const flight of this.flights.get(request.registry) ?? [])
+      if (flight.request === request) flight.body = body;
+  }
+
+  /** Drops a registry's set once its last flight has landed. */
+  forget(flight: Flight): void {
+    if (flight.flights.size === 0 && this.flights.get(flight.registry) === flight.flights)
+      this.flights.delete(flight.registry);
   }
 
   private async recheck(registry: string): Promise<void> {
