@@ -8,6 +8,7 @@ import { cliComparison, cliRows, type CliResults, type CliTarget } from './cli-b
 import { cliToolsInstalled } from './cli-tools.js';
 import { best, pull, pushPostPut, pushSinglePost, settleDisk, type Transfer } from './blob.js';
 import { cpuOverheadPercent, guardOverhead, slowdownPercent, type GuardOverhead } from './guard-overhead.js';
+import { benchHotPath } from './hot-path.js';
 import { manifestLoad, pushSmallImage, type LoadResult } from './manifest.js';
 import { loadOptions, MiB, type BenchOptions } from './options.js';
 import { generatedPayload, PayloadFile, type Payload } from './payload.js';
@@ -60,8 +61,10 @@ async function main(): Promise<void> {
     cli = await measureWithCli(options, work, withDistribution);
     if (options.only !== 'cli') await measureTransfersAndManifests(options, work, withDistribution, results);
     await measureRss(options, work, withDistribution, results);
-    if (options.only !== 'cli')
+    if (options.only !== 'cli') {
       external = [...(await networkDecisionRows()), ...(await abuseRows(options, work))];
+      external.push(...(await benchHotPath(root, dir(work, 'hot-path'), options, progress)));
+    }
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

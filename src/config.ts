@@ -40,6 +40,8 @@ export interface BerthConfig {
     deleteEnabled: boolean;
     automaticContentDiscovery: boolean;
     uploadTtlSeconds: number;
+    /** Memory for hot manifests and tags (src/registry/manifest-cache.ts); 0 turns the cache off. */
+    manifestCacheBytes: number;
   };
   /** Garbage collection and retention (src/registry/gc.ts). */
   gc: {
@@ -104,6 +106,7 @@ export const DEFAULT_CONFIG: BerthConfig = {
     deleteEnabled: true,
     automaticContentDiscovery: true,
     uploadTtlSeconds: 24 * 60 * 60,
+    manifestCacheBytes: 64 * 1024 * 1024,
   },
   gc: { graceSeconds: 3600, intervalSeconds: 24 * 60 * 60 },
   webhooks: { retryBaseSeconds: 5, networkDeniedWindowSeconds: 60 },
@@ -202,6 +205,8 @@ function applyEnv(config: BerthConfig, env: NodeJS.ProcessEnv): void {
   config.proxyProtocol = bool('BERTH_PROXY_PROTOCOL') ?? config.proxyProtocol;
   config.registry.maxManifestBytes = int('BERTH_MAX_MANIFEST_BYTES') ?? config.registry.maxManifestBytes;
   config.registry.uploadTtlSeconds = int('BERTH_UPLOAD_TTL_SECONDS') ?? config.registry.uploadTtlSeconds;
+  config.registry.manifestCacheBytes =
+    int('BERTH_MANIFEST_CACHE_BYTES') ?? config.registry.manifestCacheBytes;
   config.gc.graceSeconds = int('BERTH_GC_GRACE_SECONDS') ?? config.gc.graceSeconds;
   config.gc.intervalSeconds = int('BERTH_GC_INTERVAL_SECONDS') ?? config.gc.intervalSeconds;
   config.webhooks.retryBaseSeconds =
@@ -261,6 +266,8 @@ function validate(config: BerthConfig): void {
     if (!Number.isInteger(value) || value < (key === 'bodyMinBytesPerSecond' ? 0 : 1))
       throw new ConfigError(`limits.${key} must be a positive whole number`);
   }
+  if (!Number.isSafeInteger(config.registry.manifestCacheBytes) || config.registry.manifestCacheBytes < 0)
+    throw new ConfigError('registry.manifestCacheBytes must be a whole number of bytes, 0 or more');
   if (config.registry.maxManifestBytes < 1024)
     throw new ConfigError('registry.maxManifestBytes must be at least 1024');
 }

@@ -32,6 +32,7 @@ import { WebhookDispatcher, DEFAULT_DELIVERY_OPTIONS } from './management/webhoo
 import { WebhookService } from './management/webhooks.js';
 import { DenialEvents, observeManagementDeletes, webhookObserver } from './http/webhook-events.js';
 import { SqliteWebhookStore } from './store/sqlite-webhook-store.js';
+import { ManifestCache } from './registry/manifest-cache.js';
 import { RegistryService } from './registry/service.js';
 import { FsBlobStore } from './store/fs-blob-store.js';
 import type { GcStore } from './store/gc-types.js';
@@ -157,6 +158,15 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
       log: signIns,
     });
     const auth = { check: new DataPlaneAuth(credentials, tokens), credentials, tokens };
+    // The admin user's passwords and switch live in the registry record; verified sign-ins depend on them.
+    cleanups.push(
+      meta.onChange((event) => {
+        if (event.kind === 'registry' || event.kind === 'resync') credentials.forgetSignIns();
+      }),
+    );
+    const manifestCache = new ManifestCache(meta, config.registry.manifestCacheBytes);
+    manifestCache.start();
+    cleanups.push(() => manifestCache.stop());
     const service = new RegistryService(meta, blobs, {
       maxManifestBytes: config.registry.maxManifestBytes,
       deleteEnabled: config.registry.deleteEnabled,
@@ -165,6 +175,7 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
       storageQuota: (registry) => registries.storageQuota(registry),
       maxUploadSessionsPerRegistry: config.limits.maxUploadSessionsPerRegistry,
       maxUploadSessionsPerClient: config.limits.maxUploadSessionsPerClient,
+      manifestReads: manifestCache,
     });
     const gc = new GarbageCollector(
       meta,
@@ -173,6 +184,10 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
       service.locks,
       { graceMs: config.gc.graceSeconds * 1000 },
       log,
+    );
+    // Retention deletes through the collector's store, which the metadata store's events do not cover.
+    gc.onManifestDeleted((registry, repository, digest) =>
+      manifestCache.invalidate({ kind: 'manifest', registry, repository, digest }),
     );
     gc.onRun((report) => {
       if (report.dryRun) return;

@@ -16,6 +16,7 @@ import {
 import type { FailedSignInLimiter } from './rate-limit.js';
 import type { SignInLog } from './sign-in-log.js';
 import { IdentityNetworkCache, tokenAllowedIpRanges, type IdentityNetworks } from './identity-networks.js';
+import { SignInCache } from './sign-in-cache.js';
 import { InvalidTokenError, type IdentityRef, type TokenService } from './tokens.js';
 
 /** What sign-in needs to know about a registry (read from its record by the composition root). */
@@ -43,6 +44,12 @@ export interface DataPlaneIdentity {
 /** ACR's user name for a refresh token sent as a password (`az acr login --expose-token`). */
 export const REFRESH_TOKEN_USER = '00000000-0000-0000-0000-000000000000';
 
+/** A verified credential, and until when it stays valid (an expiring token password). */
+interface Verified {
+  identity: DataPlaneIdentity;
+  validUntil?: number | undefined;
+}
+
 const ANONYMOUS: IdentityRef = { kind: 'anonymous', id: '', name: '<anonymous>' };
 
 export interface DataPlaneCredentialsOptions {
@@ -60,10 +67,23 @@ export interface DataPlaneCredentialsOptions {
  */
 export class DataPlaneCredentials {
   private readonly networks: IdentityNetworkCache;
+  private readonly verified = new SignInCache<Verified>();
 
   constructor(private readonly options: DataPlaneCredentialsOptions) {
     this.networks = new IdentityNetworkCache((registry, ref) => this.loadNetworks(registry, ref));
-    options.identities.onDelete((id) => this.networks.forgetIdentity(id));
+    options.identities.onDelete((id) => {
+      this.networks.forgetIdentity(id);
+      this.verified.clear();
+    });
+    options.identities.onRolesChange(() => this.verified.clear());
+  }
+
+  /**
+   * Forgets every remembered sign-in: something a verification read (an identity, its roles, a token,
+   * a scope map, a registry's admin user) changed.
+   */
+  forgetSignIns(): void {
+    this.verified.clear();
   }
 
   /**
@@ -77,6 +97,7 @@ export class DataPlaneCredentials {
   /** Tells the cache a token changed (or went), so its new ranges apply to the next request. */
   tokenChanged(registry: string, name: string): void {
     this.networks.forgetToken(registry, name);
+    this.verified.clear();
   }
 
   private async loadNetworks(registry: string, ref: IdentityRef): Promise<IdentityNetworks> {
@@ -126,7 +147,16 @@ export class DataPlaneCredentials {
       this.record(registry, username, clientIp, 'rateLimited');
       throw tooManySignIns(wait);
     }
-    let outcome: DataPlaneIdentity | 'disabled' | undefined;
+    // Refresh tokens expire on their own clock, and they are sent to /oauth2/token, not on every request.
+    const key =
+      username === REFRESH_TOKEN_USER ? undefined : this.verified.keyOf(registry, username, password);
+    const remembered = key === undefined ? undefined : this.verified.get(key);
+    if (remembered) {
+      this.record(registry, remembered.identity.ref.name, clientIp, 'success');
+      return remembered.identity;
+    }
+    const generation = this.verified.begin();
+    let outcome: Verified | 'disabled' | undefined;
     try {
       outcome = await this.verify(registry, username, password);
     } catch (error) {
@@ -143,8 +173,9 @@ export class DataPlaneCredentials {
           : 'invalid user name or password',
       );
     }
-    this.record(registry, outcome.ref.name, clientIp, 'success');
-    return outcome;
+    if (key !== undefined) this.verified.set(key, outcome, generation, outcome.validUntil);
+    this.record(registry, outcome.identity.ref.name, clientIp, 'success');
+    return outcome.identity;
   }
 
   /** A Bearer API key sent straight to `/v2/` (trusted services do this). */
@@ -173,13 +204,14 @@ export class DataPlaneCredentials {
     registry: string,
     username: string,
     password: string,
-  ): Promise<DataPlaneIdentity | 'disabled' | undefined> {
+  ): Promise<Verified | 'disabled' | undefined> {
     const settings = await this.settings(registry);
     if (!settings) return undefined;
-    if (username === REFRESH_TOKEN_USER) return this.fromRefreshToken(registry, password);
+    const wrap = (identity: DataPlaneIdentity | undefined) => identity && { identity };
+    if (username === REFRESH_TOKEN_USER) return wrap(await this.fromRefreshToken(registry, password));
     if (password.startsWith(API_KEY_PREFIX)) {
       const principal = await this.options.identities.verifyApiKey(password);
-      return principal && fromPrincipal(principal, registry);
+      return wrap(principal && fromPrincipal(principal, registry));
     }
     if (username.toLowerCase() === registry && settings.adminUserEnabled) {
       // Checked against both passwords, every time, so the timing does not tell which one matched.
@@ -187,23 +219,26 @@ export class DataPlaneCredentials {
       for (const candidate of settings.adminPasswords)
         if (secretsEqual(candidate, password)) matched = candidate;
       if (matched !== undefined)
-        return {
+        return wrap({
           ref: { kind: 'admin', id: registry, name: registry, credential: fingerprint(matched) },
           permissions: ALL_PERMISSIONS,
           trustedService: false,
-        };
+        });
     }
     const token = await this.options.store.getToken(registry, username);
     if (token) {
       for (const p of token.passwords) {
         if (!(await verifySecretCached(password, p.hash))) continue;
         if (token.status !== 'enabled' || (p.expiry && p.expiry.getTime() <= Date.now())) return 'disabled';
-        return this.fromToken(token, fingerprint(p.hash));
+        return {
+          identity: await this.fromToken(token, fingerprint(p.hash)),
+          validUntil: p.expiry?.getTime(),
+        };
       }
       // Not this token's password: a management user of the same name may still be meant.
     }
     const principal = await this.options.identities.verifyUser(username, password);
-    return principal && fromPrincipal(principal, registry);
+    return wrap(principal && fromPrincipal(principal, registry));
   }
 
   private async fromRefreshToken(

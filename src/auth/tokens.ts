@@ -60,7 +60,11 @@ export class TokenService {
   private keys = new Map<string, SigningKey>();
   private current: SigningKey | undefined;
   private lastReload = 0;
-  private readonly verified = new Map<string, { audience: string; result: VerifiedAccess }>();
+  /**
+   * Verified access tokens by their signature (what tells two tokens apart, a tenth of the whole: the key
+   * is hashed on every request), each checked against the whole token on a hit.
+   */
+  private readonly verified = new Map<string, { token: string; audience: string; result: VerifiedAccess }>();
 
   constructor(
     private readonly store: AuthStore,
@@ -108,8 +112,9 @@ export class TokenService {
 
   /** Verifies an access token for `audience`; throws InvalidTokenError. */
   async verifyAccess(token: string, audience: string): Promise<VerifiedAccess> {
-    const cached = this.verified.get(token);
-    if (cached && cached.result.expiresAt > Date.now()) {
+    const signature = token.slice(token.lastIndexOf('.') + 1);
+    const cached = this.verified.get(signature);
+    if (cached && cached.token === token && cached.result.expiresAt > Date.now()) {
       if (cached.audience !== audience) throw new InvalidTokenError('token is for another registry');
       return cached.result;
     }
@@ -124,7 +129,7 @@ export class TokenService {
       expiresAt: (payload.exp ?? 0) * 1000,
     };
     if (this.verified.size >= MAX_CACHED) this.evictExpired();
-    this.verified.set(token, { audience, result });
+    this.verified.set(signature, { token, audience, result });
     return result;
   }
 

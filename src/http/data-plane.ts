@@ -165,6 +165,7 @@ export function buildDataPlane(options: DataPlaneOptions): FastifyInstance {
       throw new OciError('UNSUPPORTED', `no such endpoint: ${request.method} ${path}`, undefined, {
         status: 404,
       });
+    request.v2Route = route;
     const query = new URLSearchParams(queryStart === -1 ? '' : url.slice(queryStart + 1));
     // The address the guard decided for, so `berth check-health` can show what the registry sees
     // (on the 401 challenge too: a client may learn its own address before it signs in).

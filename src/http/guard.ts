@@ -7,6 +7,7 @@ import { OciError } from '../errors/oci.js';
 import type { EntryPoint, NetworkAccessService } from '../management/network-access.js';
 import {
   actionOf,
+  parseClientAddress,
   resolveClientAddress,
   type AccessDecision,
   type ClientAddress,
@@ -34,10 +35,23 @@ declare module 'node:net' {
   }
 }
 
+/**
+ * A connection's client address, when no header of its requests can change it (its peer is no trusted
+ * proxy): parsed once per connection instead of once per request.
+ */
+const connectionClients = new WeakMap<object, { trustedProxies: IpMatcher; client: ClientAddress }>();
+
 /** The client address of a request: PROXY source or socket peer, then proxy headers from trusted peers only. */
 export function clientAddressOf(request: FastifyRequest, trustedProxies: IpMatcher): ClientAddress {
   const socket = request.raw.socket;
+  const known = connectionClients.get(socket);
+  if (known?.trustedProxies === trustedProxies) return known.client;
   const peer = socket.proxySource ?? socket.remoteAddress ?? '0.0.0.0';
+  const direct = parseClientAddress(peer);
+  if (direct && !trustedProxies.matches(direct)) {
+    connectionClients.set(socket, { trustedProxies, client: direct });
+    return direct;
+  }
   if (socket.proxySourceUnknown) return resolveClientAddress({ peer, trustedProxies });
   return resolveClientAddress({
     peer,
@@ -73,6 +87,24 @@ interface Flight {
   request: FastifyRequest;
   response: ServerResponse;
   body?: PassThrough;
+  /** The set it is in (its registry's), to leave it when the response closes. */
+  flights: Set<Flight>;
+  registry: string;
+  guard: NetworkGuard;
+}
+
+const FLIGHT = Symbol('berth.flight');
+
+/**
+ * One shared 'close' listener for every tracked response (`this` is the response): tracking runs on
+ * every request, and a closure plus `once`'s wrapper per request showed in profiles.
+ */
+function endFlight(this: ServerResponse & { [FLIGHT]?: Flight }): void {
+  const flight = this[FLIGHT];
+  if (!flight) return;
+  this[FLIGHT] = undefined;
+  flight.flights.delete(flight);
+  flight.guard.forget(flight);
 }
 
 /**
@@ -83,7 +115,6 @@ interface Flight {
  */
 export class NetworkGuard {
   private readonly flights = new Map<string, Set<Flight>>();
-  private readonly flightOf = new WeakMap<FastifyRequest, Flight>();
   private readonly unsubscribe: () => void;
 
   constructor(private readonly options: NetworkGuardOptions) {
@@ -106,21 +137,28 @@ export class NetworkGuard {
   /** Follows an admitted request until its response is done, so a rule change can cut it off. */
   track(request: FastifyRequest, reply: FastifyReply): void {
     const registry = request.registry;
-    const flights = this.flights.get(registry) ?? new Set<Flight>();
-    this.flights.set(registry, flights);
-    const flight: Flight = { request, response: reply.raw };
+    let flights = this.flights.get(registry);
+    if (!flights) {
+      flights = new Set<Flight>();
+      this.flights.set(registry, flights);
+    }
+    const flight: Flight = { request, response: reply.raw, flights, registry, guard: this };
     flights.add(flight);
-    this.flightOf.set(request, flight);
-    reply.raw.once('close', () => {
-      flights.delete(flight);
-      if (flights.size === 0 && this.flights.get(registry) === flights) this.flights.delete(registry);
-    });
+    (reply.raw as ServerResponse & { [FLIGHT]?: Flight })[FLIGHT] = flight;
+    reply.raw.on('close', endFlight);
   }
 
   /** Lets a later rule change cut the request's body off with `DENIED` while it is being read. */
   watchBody(request: FastifyRequest, body: PassThrough): void {
-    const flight = this.flightOf.get(request);
-    if (flight) flight.body = body;
+    // Uploads are few next to GETs: finding the flight by a scan keeps per-request tracking cheap.
+    for (const flight of this.flights.get(request.registry) ?? [])
+      if (flight.request === request) flight.body = body;
+  }
+
+  /** Drops a registry's set once its last flight has landed. */
+  forget(flight: Flight): void {
+    if (flight.flights.size === 0 && this.flights.get(flight.registry) === flight.flights)
+      this.flights.delete(flight.registry);
   }
 
   private async recheck(registry: string): Promise<void> {

@@ -1,7 +1,16 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { BerthMetrics } from './metrics.js';
-import { parseV2Path } from './v2/routes.js';
+import { parseV2Path, type V2Route } from './v2/routes.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The `/v2/` endpoint, once the handler parsed the path (the observers reuse it). */
+    v2Route: V2Route | undefined;
+    /** Whether the request is a health probe, once asked (every hook asks). */
+    healthProbe: boolean | undefined;
+  }
+}
 
 /** What one finished data-plane request was, for metrics, the access log and webhooks. */
 export interface RequestOutcome {
@@ -41,9 +50,11 @@ const HEALTH_PATHS = new Set(['/healthz', '/readyz']);
 
 /** Whether a request is a health probe, which no network rule, log line or metric concerns. */
 export function isHealthProbe(request: FastifyRequest): boolean {
+  if (request.healthProbe !== undefined) return request.healthProbe;
   const url = request.url;
   const q = url.indexOf('?');
-  return HEALTH_PATHS.has(q === -1 ? url : url.slice(0, q));
+  request.healthProbe = HEALTH_PATHS.has(q === -1 ? url : url.slice(0, q));
+  return request.healthProbe;
 }
 
 /**
@@ -68,6 +79,8 @@ export function observeRequests(app: FastifyInstance, observers: RequestObserver
   // A connection's byte counters where its previous response ended: Node reads a small body together
   // with the headers, before any hook runs, so counting from the request's start would miss it.
   const counted = new WeakMap<object, { read: number; written: number }>();
+  app.decorateRequest('v2Route', undefined);
+  app.decorateRequest('healthProbe', undefined);
   app.addHook('onResponse', async (request, reply) => {
     const socket = request.raw.socket;
     const start = counted.get(socket) ?? { read: 0, written: 0 };
@@ -88,7 +101,9 @@ function outcomeOf(
   const url = request.url;
   const q = url.indexOf('?');
   const path = (q === -1 ? url : url.slice(0, q)).slice(0, 1024);
-  const route = path === '/v2' || path.startsWith('/v2/') ? parseV2Path(path.slice(3)) : undefined;
+  // Parsed by the handler already, unless the request ended before it (refused, unauthorized).
+  const route =
+    request.v2Route ?? (path === '/v2' || path.startsWith('/v2/') ? parseV2Path(path.slice(3)) : undefined);
   const length = Number(request.headers['content-length']);
   const digest = reply.getHeader('docker-content-digest');
   return {

@@ -63,7 +63,10 @@ export class RegistryTokens {
   constructor(
     private readonly store: AuthStore,
     private readonly registries: RegistryManager,
-    /** Told after a token changed or went (the data plane caches tokens' address ranges). */
+    /**
+     * Told after a token changed or went (the data plane caches tokens' address ranges and verified
+     * sign-ins); the name is empty when a scope map changed (any token of the registry may have).
+     */
     private readonly onTokenChange: (registry: string, name: string) => void = () => {},
   ) {}
 
@@ -120,7 +123,11 @@ export class RegistryTokens {
       const ok = existing
         ? await this.store.updateScopeMap(map, existing.version)
         : await this.store.createScopeMap(map);
-      if (ok) return { map, created: !existing };
+      if (ok) {
+        // Every token on the map may now grant other actions.
+        this.onTokenChange(registry, '');
+        return { map, created: !existing };
+      }
     }
     throw new ManagementError(
       'Conflict',
@@ -265,7 +272,9 @@ export class RegistryTokens {
         a.name.localeCompare(b.name),
       );
       const updated = { ...token, passwords, updatedAt: new Date(), version: token.version + 1 };
-      if (await this.store.updateToken(updated, token.version))
+      if (await this.store.updateToken(updated, token.version)) {
+        // A replaced password must stop working at once.
+        this.onTokenChange(registry, tokenName);
         return {
           username: token.name,
           passwords: generated.map((g) => ({
@@ -274,6 +283,7 @@ export class RegistryTokens {
             ...(expiry ? { expiry: expiry.toISOString() } : {}),
           })),
         };
+      }
     }
     throw new ManagementError(
       'Conflict',
@@ -287,7 +297,10 @@ export class RegistryTokens {
       const token = await this.getToken(registry, tokenName);
       const passwords = token.passwords.filter((p) => p.name !== which);
       const updated = { ...token, passwords, updatedAt: new Date(), version: token.version + 1 };
-      if (await this.store.updateToken(updated, token.version)) return updated;
+      if (await this.store.updateToken(updated, token.version)) {
+        this.onTokenChange(registry, tokenName);
+        return updated;
+      }
     }
     throw new ManagementError(
       'Conflict',

@@ -45,8 +45,19 @@ const HEADER_NAME_RE = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$/;
  */
 export class WebhookService {
   private wake: () => void = () => undefined;
+  /**
+   * Each registry's webhooks, read once per `listTtlMs` instead of on every manifest push and delete.
+   * A change through this service drops its registry's entry at once; the TTL bounds how long a change
+   * made on another node takes to apply here.
+   */
+  private readonly lists = new Map<string, { hooks: WebhookRecord[]; until: number }>();
+  /** Bumped by every change, so a list read that raced one is not kept. */
+  private generation = 0;
 
-  constructor(private readonly store: WebhookStore) {}
+  constructor(
+    private readonly store: WebhookStore,
+    private readonly listTtlMs = 10_000,
+  ) {}
 
   /** Called after events are queued, so the dispatcher need not wait for its next poll. */
   onQueued(wake: () => void): void {
@@ -75,7 +86,9 @@ export class WebhookService {
       createdAt: new Date(),
     };
     apply(webhook, input);
-    if (!(await this.store.createWebhook(webhook))) {
+    const created = await this.store.createWebhook(webhook);
+    this.changed(registry);
+    if (!created) {
       throw new ManagementError('Conflict', `Webhook '${name}' already exists in registry '${registry}'.`);
     }
     return webhook;
@@ -86,6 +99,7 @@ export class WebhookService {
     const webhook = await this.get(registry, name);
     apply(webhook, input);
     await this.store.updateWebhook(webhook);
+    this.changed(registry);
     return webhook;
   }
 
@@ -100,8 +114,9 @@ export class WebhookService {
   }
 
   async delete(registry: string, name: string): Promise<void> {
-    if (!(await this.store.deleteWebhook(registry, name)))
-      throw new ManagementError('ResourceNotFound', `Webhook '${name}' was not found.`);
+    const deleted = await this.store.deleteWebhook(registry, name);
+    this.changed(registry);
+    if (!deleted) throw new ManagementError('ResourceNotFound', `Webhook '${name}' was not found.`);
   }
 
   /** Queues a `ping` event to one webhook (whatever its actions and status); returns the event id. */
@@ -126,7 +141,7 @@ export class WebhookService {
     target: EventTarget,
     request?: EventRequest,
   ): Promise<void> {
-    const hooks = (await this.store.listWebhooks(registry)).filter(
+    const hooks = (await this.webhooksOf(registry)).filter(
       (w) => w.status === 'enabled' && w.actions.includes(action) && inScope(w.scope, target),
     );
     if (hooks.length === 0) return;
@@ -142,8 +157,27 @@ export class WebhookService {
   }
 
   /** Drops a deleted registry's webhooks and their logs. */
-  forgetRegistry(registry: string): Promise<void> {
-    return this.store.deleteRegistryWebhooks(registry);
+  async forgetRegistry(registry: string): Promise<void> {
+    await this.store.deleteRegistryWebhooks(registry);
+    this.changed(registry);
+  }
+
+  private async webhooksOf(registry: string): Promise<WebhookRecord[]> {
+    const now = Date.now();
+    const cached = this.lists.get(registry);
+    if (cached && cached.until > now) return cached.hooks;
+    const generation = this.generation;
+    const hooks = await this.store.listWebhooks(registry);
+    if (generation === this.generation) {
+      if (this.lists.size >= 10_000) this.lists.clear();
+      this.lists.set(registry, { hooks, until: now + this.listTtlMs });
+    }
+    return hooks;
+  }
+
+  private changed(registry: string): void {
+    this.generation++;
+    this.lists.delete(registry);
   }
 }
 

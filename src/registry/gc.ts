@@ -57,6 +57,7 @@ const DIGEST_RE = /\b(?:sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})\b/g;
 export class GarbageCollector {
   private readonly running = new Map<string, Promise<GcReport>>();
   private readonly observers: GcObserver[] = [];
+  private readonly deletions: ((registry: string, repository: string, digest: string) => void)[] = [];
 
   constructor(
     private readonly meta: MetadataStore,
@@ -70,6 +71,14 @@ export class GarbageCollector {
   /** Subscribes to finished runs. */
   onRun(observer: GcObserver): void {
     this.observers.push(observer);
+  }
+
+  /**
+   * Subscribes to manifests retention deleted (they go through the collector's store, not the metadata
+   * store, so the metadata store's change events do not announce them).
+   */
+  onManifestDeleted(listener: (registry: string, repository: string, digest: string) => void): void {
+    this.deletions.push(listener);
   }
 
   /** Whether a run of the registry is in progress. */
@@ -149,8 +158,10 @@ export class GarbageCollector {
       const doomed = await this.store.untaggedManifests(registry, before, 1000);
       if (dryRun) return doomed.length;
       for (const manifest of doomed) {
-        if (await this.store.deleteUntaggedManifest(registry, manifest.repository, manifest.digest, before))
+        if (await this.store.deleteUntaggedManifest(registry, manifest.repository, manifest.digest, before)) {
           deleted++;
+          for (const listener of this.deletions) listener(registry, manifest.repository, manifest.digest);
+        }
       }
       if (doomed.length === 0) break;
     }

@@ -1,6 +1,8 @@
 // The data plane's behaviour switches, in their own file so that RegistryService and BlobUploads
 // both import them without importing each other.
 
+import type { ManifestReads } from './manifest-cache.js';
+
 /** Behaviour switches of the data plane, from configuration. */
 export interface RegistryOptions {
   /** Largest manifest accepted, in bytes. */
@@ -17,4 +19,6 @@ export interface RegistryOptions {
   maxUploadSessionsPerRegistry?: number;
   /** Open upload sessions one client address may hold at once (counted on this node). */
   maxUploadSessionsPerClient?: number;
+  /** Where manifest GETs read manifests and tags (the manifest cache); the metadata store when absent. */
+  manifestReads?: ManifestReads;
 }

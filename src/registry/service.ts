@@ -14,6 +14,7 @@ import { parseManifest } from './manifest.js';
 import { isDigestReference, isValidTag, parseDigest, parseReference } from './names.js';
 import { BlobLocks } from './blob-locks.js';
 import { BlobUploads } from './blob-uploads.js';
+import type { ManifestReads } from './manifest-cache.js';
 import type { RegistryOptions } from './options.js';
 
 /** A blob's bytes as `openBlob` gives them: a stream, or the whole stored file (the caller reads the range). */
@@ -30,7 +31,11 @@ export class RegistryService {
     readonly options: RegistryOptions,
   ) {
     this.uploads = new BlobUploads(meta, blobs, options, this.locks);
+    this.reads = options.manifestReads ?? meta;
   }
+
+  /** Where manifests and tags are read: a `ManifestCache` in front of the store, or the store. */
+  private readonly reads: ManifestReads;
 
   /** Held while a blob's bytes and record are joined (commit, mount) or removed (garbage collection). */
   readonly locks = new BlobLocks();
@@ -51,8 +56,8 @@ export class RegistryService {
       );
     const ref = parseReference(reference);
     const digest =
-      ref.kind === 'tag' ? await this.meta.resolveTag(registry, repository, ref.tag) : ref.digest.text;
-    const manifest = digest && (await this.meta.getManifest(registry, repository, digest));
+      ref.kind === 'tag' ? await this.reads.resolveTag(registry, repository, ref.tag) : ref.digest.text;
+    const manifest = digest && (await this.reads.getManifest(registry, repository, digest));
     if (!manifest)
       throw await this.unknown(registry, repository, 'MANIFEST_UNKNOWN', `manifest unknown: ${reference}`);
     return manifest;
@@ -163,7 +168,7 @@ export class RegistryService {
     const digest = parseDigest(digestText).text;
     const linked = await this.meta.linkedBlob(registry, repository, digest);
     if (linked) return { digest, size: linked.size };
-    const manifest = await this.meta.getManifest(registry, repository, digest);
+    const manifest = await this.reads.getManifest(registry, repository, digest);
     if (manifest) return { digest, size: manifest.size };
     throw await this.unknown(registry, repository, 'BLOB_UNKNOWN', `blob unknown to registry: ${digest}`);
   }
@@ -171,7 +176,7 @@ export class RegistryService {
   /** A blob (or a range of it) the repository can see: an open file when the store keeps one, else a stream. */
   async openBlob(registry: string, repository: string, digest: string, range?: ByteRange): Promise<BlobBody> {
     const linked = await this.meta.linkedBlob(registry, repository, digest);
-    const manifest = linked ? undefined : await this.meta.getManifest(registry, repository, digest);
+    const manifest = linked ? undefined : await this.reads.getManifest(registry, repository, digest);
     if (!linked && !manifest) {
       // Unlinked since the caller looked: deleted means unreadable, whatever bytes still sit on disk.
       throw new OciError('BLOB_UNKNOWN', `blob unknown to registry: ${digest}`);

@@ -287,7 +287,7 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async deleteRepository(registry: string, repository: string): Promise<boolean> {
-    return this.db
+    const removed = this.db
       .transaction(() => {
         for (const table of ['tags', 'manifests', 'blob_links']) {
           this.db
@@ -301,6 +301,8 @@ export class SqliteMetadataStore implements MetadataStore {
         );
       })
       .immediate();
+    if (removed) this.emit({ kind: 'manifest', registry, repository });
+    return removed;
   }
 
   async resolveTag(registry: string, repository: string, tag: string): Promise<string | undefined> {
@@ -308,7 +310,9 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async deleteTag(registry: string, repository: string, tag: string): Promise<boolean> {
-    return this.stmt.deleteTag.run(registry, repository, tag).changes > 0;
+    const removed = this.stmt.deleteTag.run(registry, repository, tag).changes > 0;
+    if (removed) this.emit({ kind: 'manifest', registry, repository, tag });
+    return removed;
   }
 
   async getManifest(
@@ -346,7 +350,7 @@ export class SqliteMetadataStore implements MetadataStore {
     children: readonly string[] = [],
   ): Promise<string | undefined> {
     const now = Date.now();
-    return this.db
+    const vanished = this.db
       .transaction(() => {
         // Re-checked inside the write transaction: garbage collection drops links (and retention deletes
         // untagged manifests) in transactions of their own, so what was seen before may be gone now
@@ -374,16 +378,28 @@ export class SqliteMetadataStore implements MetadataStore {
         return undefined;
       })
       .immediate();
+    if (vanished === undefined)
+      this.emit({
+        kind: 'manifest',
+        registry,
+        repository,
+        digest: manifest.digest,
+        ...(tag !== undefined ? { tag } : {}),
+      });
+    return vanished;
   }
 
   async deleteManifest(registry: string, repository: string, digest: string): Promise<boolean> {
-    return this.db
+    const removed = this.db
       .transaction(() => {
         const removed = this.stmt.deleteManifest.run(registry, repository, digest).changes > 0;
         if (removed) this.stmt.deleteTagsOf.run(registry, repository, digest);
         return removed;
       })
       .immediate();
+    // The manifest's tags went with it: listeners drop every tag that resolved to the digest.
+    if (removed) this.emit({ kind: 'manifest', registry, repository, digest });
+    return removed;
   }
 
   async listReferrers(

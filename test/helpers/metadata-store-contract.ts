@@ -116,6 +116,50 @@ export function metadataStoreContract(name: string, factory: StoreFactory<Metada
     );
 
     it(
+      'manifest writes announce what changed, after they commit (caches depend on it)',
+      withStore(async (store) => {
+        const seen: unknown[] = [];
+        const tagReads: Promise<string | undefined>[] = [];
+        const unsubscribe = store.onChange((event) => {
+          if (event.kind !== 'manifest') return;
+          seen.push(event);
+          // The event comes after the commit: a read started by the listener sees the change.
+          if (event.tag !== undefined) tagReads.push(store.resolveTag(REG, 'ev', event.tag));
+        });
+        const m = manifest('{"events":1}');
+        const child = manifest('{"events":2}');
+        await store.putManifest(REG, 'ev', m, 'v1');
+        await store.putManifest(REG, 'ev', child);
+        // A put refused for a missing blob changed nothing, so it announces nothing.
+        assert.equal(
+          await store.putManifest(REG, 'ev', manifest('{}'), 'v2', [digestOf('nope')]),
+          digestOf('nope'),
+        );
+        assert.equal(await store.deleteTag(REG, 'ev', 'v1'), true);
+        assert.equal(await store.deleteTag(REG, 'ev', 'v1'), false);
+        assert.equal(await store.deleteManifest(REG, 'ev', child.digest), true);
+        assert.equal(await store.deleteRepository(REG, 'ev'), true);
+        unsubscribe();
+        await store.putManifest(REG, 'ev', m, 'v1');
+        const at = (event: object) => ({ kind: 'manifest', registry: REG, repository: 'ev', ...event });
+        assert.deepEqual(seen, [
+          at({ digest: m.digest, tag: 'v1' }),
+          at({ digest: child.digest }),
+          at({ tag: 'v1' }),
+          at({ digest: child.digest }),
+          at({}),
+        ]);
+        assert.deepEqual(await Promise.all(tagReads), [m.digest, undefined]);
+        const registryEvents: unknown[] = [];
+        store.onChange((event) => {
+          if (event.kind === 'registry') registryEvents.push(event);
+        });
+        assert.equal(await store.deleteRegistry(REG), true);
+        assert.deepEqual(registryEvents, [{ kind: 'registry', registry: REG, change: 'deleted' }]);
+      }),
+    );
+
+    it(
       'repositories: created by manifests or blob links, listed in lexical pages, scoped by registry',
       withStore(async (store) => {
         await store.createRegistry({ name: 'elsewhere', createdAt: new Date(), properties: {} });

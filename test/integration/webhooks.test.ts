@@ -179,6 +179,26 @@ test('push and delete events reach the receiver with ACR payloads, scope, header
   );
 });
 
+test('a webhook disabled, re-enabled or re-scoped applies to the very next push (its list is cached)', async () => {
+  const name = uniqueName('hookedit');
+  await createRegistry(api, name);
+  const r = await receiver();
+  await createHook(name, 'edithook', { serviceUri: r.url, actions: ['push'] });
+  await pushImageTo(berth, name, 'app', 'v1');
+  await r.waitFor(1);
+  const patch = (properties: Record<string, unknown>) =>
+    api('PATCH', `/api/registries/${name}/webhooks/edithook`, { properties });
+  assert.equal((await patch({ status: 'disabled' })).status, 200);
+  await pushImageTo(berth, name, 'app', 'v2');
+  assert.equal((await patch({ status: 'enabled', scope: 'other:*' })).status, 200);
+  await pushImageTo(berth, name, 'app', 'v3');
+  assert.equal((await patch({ scope: '' })).status, 200);
+  await pushImageTo(berth, name, 'app', 'v4');
+  const [, next] = await r.waitFor(2);
+  // Deliveries leave in the order they were queued: a stale list would have queued v2 or v3 first.
+  assert.equal((next!.json.target as { tag: string }).tag, 'v4');
+});
+
 test('a failing receiver is retried with backoff until it answers; a hanging one never slows pushes', async () => {
   const name = uniqueName('retry');
   await createRegistry(api, name);

@@ -76,9 +76,22 @@ export async function getReferrers(ctx: V2Context, digest: string): Promise<void
     .send(Buffer.from(JSON.stringify(body)));
 }
 
+/** Accept headers already read: clients send the same few on every request. Bounded (cleared when full). */
+const acceptedByHeader = new Map<string, Set<string> | undefined>();
+const ACCEPT_HEADERS_KEPT = 256;
+
 /** Manifest types named in Accept, or undefined when the client named none (then anything goes). */
 function acceptedManifestTypes(accept: string | undefined): Set<string> | undefined {
   if (!accept) return undefined;
+  if (acceptedByHeader.has(accept)) return acceptedByHeader.get(accept);
+  const types = parseAccept(accept);
+  if (accept.length > 1024) return types;
+  if (acceptedByHeader.size >= ACCEPT_HEADERS_KEPT) acceptedByHeader.clear();
+  acceptedByHeader.set(accept, types);
+  return types;
+}
+
+function parseAccept(accept: string): Set<string> | undefined {
   const types = new Set(
     accept
       .split(',')

@@ -19,7 +19,9 @@ export function parseV2Path(path: string): V2Route | undefined {
   if (!path.startsWith('/')) return undefined;
   let segments: string[];
   try {
-    segments = path.slice(1).split('/').map(decodeURIComponent);
+    segments = path.slice(1).split('/');
+    // Most paths hold no escapes; decoding every segment of every request is what showed in profiles.
+    if (path.includes('%')) segments = segments.map(decodeURIComponent);
   } catch {
     return undefined;
   }
