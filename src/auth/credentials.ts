@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { OciError } from '../errors/oci.js';
 import type { IpMatcher } from '../network/index.js';
+import type { ChangeFeed } from '../store/change-feed.js';
 import type { AuthStore, SignInResult, TokenRecord } from '../store/types.js';
 import { API_KEY_PREFIX, type IdentityService, type Principal } from './identities.js';
 import { HashingBusyError, secretsEqual, verifySecretCached } from './passwords.js';
@@ -52,6 +53,8 @@ export interface DataPlaneCredentialsOptions {
   tokens: TokenService;
   limiter: FailedSignInLimiter;
   log: SignInLog;
+  /** The node's change feed: a token, identity, role or scope-map change on any node drops what is cached. */
+  changes: Pick<ChangeFeed, 'subscribe'>;
 }
 
 /**
@@ -63,7 +66,19 @@ export class DataPlaneCredentials {
 
   constructor(private readonly options: DataPlaneCredentialsOptions) {
     this.networks = new IdentityNetworkCache((registry, ref) => this.loadNetworks(registry, ref));
-    options.identities.onDelete((id) => this.networks.forgetIdentity(id));
+    this.unsubscribe = options.changes.subscribe((event) => {
+      if (event.kind === 'token') this.networks.forgetToken(event.registry, event.name);
+      else if (event.kind === 'identity') this.networks.forgetIdentity(event.id);
+      else if (event.kind === 'roles' || event.kind === 'scopeMap' || event.kind === 'resync')
+        this.networks.forgetAll();
+    });
+  }
+
+  private readonly unsubscribe: () => void;
+
+  /** Stops following the change feed. */
+  stop(): void {
+    this.unsubscribe();
   }
 
   /**
@@ -74,15 +89,11 @@ export class DataPlaneCredentials {
     return this.networks.get(registry, ref);
   }
 
-  /** Tells the cache a token changed (or went), so its new ranges apply to the next request. */
-  tokenChanged(registry: string, name: string): void {
-    this.networks.forgetToken(registry, name);
-  }
-
   private async loadNetworks(registry: string, ref: IdentityRef): Promise<IdentityNetworks> {
     if (ref.kind === 'token') {
       const token = await this.options.store.getToken(registry, ref.id);
-      if (!token) return null;
+      // A disabled token's JWTs end with it (on every node, once the change reaches the cache).
+      if (!token || token.status !== 'enabled') return null;
       const ranges = tokenAllowedIpRanges(token);
       return ranges && this.options.identities.networksOf(ranges);
     }

@@ -9,6 +9,7 @@ import { clientAddressOf } from './guard.js';
 import { IpRuleOperations } from '../management/ip-rules.js';
 import { IpSetManager } from '../management/ip-sets.js';
 import type { WebhookService } from '../management/webhooks.js';
+import type { ChangeFeed } from '../store/change-feed.js';
 import type { RoleName } from '../store/types.js';
 import type { ManagementContext } from './management/context.js';
 import { registerGcRoutes, type GcRouteDeps } from './management/gc.js';
@@ -38,6 +39,8 @@ export type ManagementDeps = Omit<
   webhooks?: WebhookService;
   /** Where the built portal is (default: the package's dist/portal). */
   portalDir?: string;
+  /** The node's change feed (IP set changes are announced on it). */
+  changes: Pick<ChangeFeed, 'publish'>;
 };
 
 /**
@@ -116,7 +119,7 @@ export function buildManagementApi(deps: ManagementDeps): FastifyInstance {
     registryFor,
     sessions,
     ipRules: new IpRuleOperations(deps.registries),
-    ipSets: new IpSetManager(deps.access.store, deps.meta, deps.access),
+    ipSets: new IpSetManager(deps.access.store, deps.meta, deps.changes),
   };
   registerSessionRoutes(ctx);
   registerRegistryRoutes(ctx);

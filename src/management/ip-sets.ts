@@ -3,9 +3,9 @@
 
 import { ManagementError } from '../errors/management.js';
 import { canonicalIpRanges } from './ip-ranges.js';
+import type { ChangeFeed } from '../store/change-feed.js';
 import type { IpSetRecord, IpSetStore, MetadataStore } from '../store/types.js';
 import { matchesIfMatch, versionEtag } from './etags.js';
-import type { NetworkAccessService } from './network-access.js';
 import { settingsOf } from './registry-model.js';
 import type { WriteCondition } from './registries.js';
 
@@ -33,7 +33,8 @@ export class IpSetManager {
   constructor(
     private readonly store: IpSetStore,
     private readonly meta: MetadataStore,
-    private readonly access: NetworkAccessService,
+    /** Every node's guard compiles the registries naming a changed set again when it hears of it. */
+    private readonly changes: Pick<ChangeFeed, 'publish'>,
   ) {}
 
   async list() {
@@ -63,7 +64,7 @@ export class IpSetManager {
         createdAt: existing?.createdAt ?? new Date(),
       };
       if (await this.store.putIpSet(record, existing?.version ?? 0)) {
-        this.access.ipSetChanged();
+        this.changes.publish({ kind: 'ipSet', name });
         const stored = { ...record, version: (existing?.version ?? 0) + 1 };
         return { resource: toIpSetResource(stored), etag: etagOf(stored), created: !existing };
       }
@@ -87,7 +88,7 @@ export class IpSetManager {
       );
     }
     await this.store.deleteIpSet(name);
-    this.access.ipSetChanged();
+    this.changes.publish({ kind: 'ipSet', name });
   }
 
   /** Refuses rules naming a set that does not exist (a typo would otherwise allow nothing, silently). */

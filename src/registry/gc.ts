@@ -29,7 +29,7 @@ import type { BlobLocks } from './blob-locks.js';
  * young); a blob uploaded in pieces is no blob until its upload commits, and uploads are never touched
  * here (expiry and crash leftovers are the upload purge's and reconciliation's job). Scale-out (several
  * nodes, PostgreSQL) needs the same transactions with `SELECT … FOR UPDATE` on the link rows and a
- * shared (advisory) lock per digest in place of `BlobLocks`.
+ * shared lock per digest: `BlobLocks` is `PgAdvisoryBlobLocks` there.
  */
 export interface GcOptions {
   /** A blob link younger than this is never dropped, referenced or not. */

@@ -11,7 +11,7 @@ import type {
 import { digestOf } from './digest.js';
 import { parseManifest } from './manifest.js';
 import { isDigestReference, isValidTag, parseDigest, parseReference } from './names.js';
-import { BlobLocks } from './blob-locks.js';
+import { InProcessBlobLocks, type BlobLocks } from './blob-locks.js';
 import { BlobUploads } from './blob-uploads.js';
 import type { RegistryOptions } from './options.js';
 
@@ -24,12 +24,11 @@ export class RegistryService {
     private readonly meta: MetadataStore,
     private readonly blobs: BlobStore,
     readonly options: RegistryOptions,
+    /** Held while a blob's bytes and record are joined (commit, mount) or removed (garbage collection). */
+    readonly locks: BlobLocks = new InProcessBlobLocks(),
   ) {
     this.uploads = new BlobUploads(meta, blobs, options, this.locks);
   }
-
-  /** Held while a blob's bytes and record are joined (commit, mount) or removed (garbage collection). */
-  readonly locks = new BlobLocks();
 
   /** Blob upload sessions: start, chunks, commit, cancel, expiry. */
   readonly uploads: BlobUploads;
