@@ -67,8 +67,8 @@ export interface BerthConfig {
   azureStorageConnectionString?: string;
   /** Blob GETs answer 307 to a short-lived URL of the blob store when it can make one (Azure SAS). */
   blobRedirect: boolean;
-  /** This node's name in the change feed (and logs); unique per process. */
-  nodeId: string;
+  /** This node's name in the change feed (and logs); unique per process. Default `<hostname>-<pid>`. */
+  nodeId?: string;
   /**
    * The key file that seals secrets (admin passwords, signing keys); every node of one deployment must
    * use the same key. Default `<dataDir>/berth.key`.
@@ -128,7 +128,6 @@ export const DEFAULT_CONFIG: BerthConfig = {
   webhooks: { retryBaseSeconds: 5, networkDeniedWindowSeconds: 60 },
   denialLog: DEFAULT_DENIAL_LOG,
   blobRedirect: false,
-  nodeId: `${hostname()}-${process.pid}`,
   changeFeed: { resyncIntervalSeconds: 30 },
   limits: {
     maxConnections: 512,
@@ -299,6 +298,14 @@ function validate(config: BerthConfig): void {
   validateScaleOut(config);
 }
 
+/**
+ * This process's node id: the configured one, else `<hostname>-<pid>`. Computed in the process that
+ * runs (never carried in a configuration object), so two nodes started from one config never share it.
+ */
+export function nodeIdOf(config: BerthConfig): string {
+  return config.nodeId ?? `${hostname()}-${process.pid}`.replace(/[^A-Za-z0-9._-]/g, '-').slice(-64);
+}
+
 /** Splits `host:port` (IPv6 in brackets) into its parts. */
 export function parseListen(address: string): { host: string; port: number } {
   const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(address);
@@ -328,7 +335,7 @@ function validateScaleOut(config: BerthConfig): void {
     throw new ConfigError(
       'blobRedirect (BERTH_BLOB_REDIRECT) needs a blobStore that can sign URLs (azure://…)',
     );
-  if (!/^[A-Za-z0-9._-]{1,64}$/.test(config.nodeId))
+  if (config.nodeId !== undefined && !/^[A-Za-z0-9._-]{1,64}$/.test(config.nodeId))
     throw new ConfigError(
       `nodeId (BERTH_NODE_ID) '${config.nodeId}' must be 1-64 letters, digits, '.', '_' or '-'`,
     );
