@@ -6,6 +6,10 @@ import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { SecretBox } from './auth/secret-box.js';
 import { ConfigError, type BerthConfig } from './config.js';
+import type { SessionStore } from './auth/sessions.js';
+import { openSqlDatabase } from './store/sql/database.js';
+import { migrate } from './store/sql/migrations.js';
+import { SqlSessionStore } from './store/sql/session-store.js';
 import { InProcessBlobLocks, type BlobLocks } from './registry/blob-locks.js';
 import { blobStoreSpec, databaseSpec } from './storage-settings.js';
 import { LocalChangeFeed, type ChangeFeed } from './store/change-feed.js';
@@ -45,6 +49,8 @@ export interface NodeStores {
   locks: BlobLocks;
   /** Seals secrets at rest; every node must hold the same key. */
   box: SecretBox;
+  /** Portal sessions, in the database (so every node knows every session). */
+  sessions: SessionStore;
   close(): Promise<void>;
 }
 
@@ -60,6 +66,8 @@ export async function openNodeStores(config: BerthConfig, log: Logger): Promise<
   }
   const changes = new LocalChangeFeed();
   const meta = new SqliteMetadataStore(dbPath, changes);
+  const sql = await openSqlDatabase(database);
+  await migrate(sql);
   // After the metadata store: these read the registry tables that store creates.
   const gcStore = new SqliteGcStore(dbPath);
   const management = new SqliteManagementStore(dbPath);
@@ -79,7 +87,8 @@ export async function openNodeStores(config: BerthConfig, log: Logger): Promise<
     blobs,
     locks: new InProcessBlobLocks(),
     box,
-    close: closer([meta, management, authStore, gcStore, webhookStore, changes]),
+    sessions: new SqlSessionStore(sql),
+    close: closer([meta, management, authStore, gcStore, webhookStore, sql, changes]),
   };
 }
 

@@ -301,6 +301,7 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
       operations: { gc, gcStore },
       webhooks,
       changes,
+      sessionStore: stores.sessions,
     });
     registerHealthRoutes(api, ready);
     observeManagementDeletes(api, webhooks, log);
