@@ -11,7 +11,6 @@ import { TokenService } from './auth/tokens.js';
 import { DataPlaneAuth } from './http/v2/auth.js';
 import { RegistryAuthSettingsCache } from './management/registry-auth.js';
 import { RegistryTokens } from './management/tokens.js';
-import { SqliteAuthStore } from './store/sqlite-auth-store.js';
 import { parseListen, type BerthConfig } from './config.js';
 import { limitConnections } from './http/connections.js';
 import { buildDataPlane } from './http/data-plane.js';
@@ -31,12 +30,15 @@ import { GarbageCollector, GcScheduler } from './registry/gc.js';
 import { WebhookDispatcher, DEFAULT_DELIVERY_OPTIONS } from './management/webhook-delivery.js';
 import { WebhookService } from './management/webhooks.js';
 import { DenialEvents, observeManagementDeletes, webhookObserver } from './http/webhook-events.js';
-import { SqliteWebhookStore } from './store/sqlite-webhook-store.js';
 import { RegistryService } from './registry/service.js';
 import { FsBlobStore } from './store/fs-blob-store.js';
 import type { GcStore } from './store/gc-types.js';
 import { SqliteGcStore } from './store/sqlite-gc-store.js';
-import { SqliteManagementStore } from './store/sqlite-management-store.js';
+import { SqlAuthStore } from './store/sql/auth-store.js';
+import { openSqlDatabase } from './store/sql/database.js';
+import { SqlManagementStore } from './store/sql/management-store.js';
+import { migrate } from './store/sql/migrations.js';
+import { SqlWebhookStore } from './store/sql/webhook-store.js';
 import { SqliteMetadataStore } from './store/sqlite-metadata-store.js';
 import type { BlobStore, MetadataStore } from './store/types.js';
 
@@ -59,7 +61,7 @@ export interface RunningBerth {
   access: NetworkAccessService;
   tokens: TokenService;
   signIns: SignInLog;
-  authStore: SqliteAuthStore;
+  authStore: SqlAuthStore;
   gc: GarbageCollector;
   gcStore: GcStore;
   logger: Logger;
@@ -77,19 +79,20 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
   const meta = timedStore(new SqliteMetadataStore(dbPath), 'metadata', metrics);
   // After the metadata store: it reads the registry tables that store creates.
   const gcStore = new SqliteGcStore(dbPath);
-  const management = new SqliteManagementStore(dbPath);
-  const authStore = new SqliteAuthStore(dbPath);
-  const webhookStore = new SqliteWebhookStore(dbPath);
+  // The auth, management and webhook stores share one handle on the same file (Kysely over SQLite).
+  const sqlDatabase = await openSqlDatabase({ sqlitePath: dbPath });
+  await migrate(sqlDatabase);
+  const management = new SqlManagementStore(sqlDatabase);
+  const authStore = new SqlAuthStore(sqlDatabase);
+  const webhookStore = new SqlWebhookStore(sqlDatabase);
   for (const file of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`]) if (existsSync(file)) chmodSync(file, 0o600);
   const box = SecretBox.open(join(config.dataDir, 'berth.key'));
   const blobs = timedStore(new FsBlobStore(join(config.dataDir, 'blobs')), 'blobs', metrics);
   const cleanups: (() => Promise<void> | void)[] = [
     () => metrics.close(),
     () => meta.close(),
-    () => management.close(),
-    () => authStore.close(),
+    () => sqlDatabase.close(),
     () => gcStore.close(),
-    () => webhookStore.close(),
   ];
   /** `/readyz`: every store answers. */
   const ready = async () => {
