@@ -5,7 +5,7 @@ import { chmodSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { SecretBox } from './auth/secret-box.js';
-import { ConfigError, type BerthConfig } from './config.js';
+import { ConfigError, nodeIdOf, type BerthConfig } from './config.js';
 import type { SessionStore } from './auth/sessions.js';
 import { openSqlDatabase } from './store/sql/database.js';
 import { migrate } from './store/sql/migrations.js';
@@ -15,11 +15,14 @@ import { blobStoreSpec, databaseSpec } from './storage-settings.js';
 import { LocalChangeFeed, type ChangeFeed } from './store/change-feed.js';
 import { FsBlobStore } from './store/fs-blob-store.js';
 import type { GcStore } from './store/gc-types.js';
-import { SqliteAuthStore } from './store/sqlite-auth-store.js';
 import { SqliteGcStore } from './store/sqlite-gc-store.js';
-import { SqliteManagementStore } from './store/sqlite-management-store.js';
 import { SqliteMetadataStore } from './store/sqlite-metadata-store.js';
-import { SqliteWebhookStore } from './store/sqlite-webhook-store.js';
+import { PgChangeFeed } from './store/pg-change-feed.js';
+import { PostgresMetadataStore } from './store/postgres-metadata-store.js';
+import { SqlAuthStore } from './store/sql/auth-store.js';
+import { SqlManagementStore } from './store/sql/management-store.js';
+import { PgAdvisoryBlobLocks } from './store/sql/pg-blob-locks.js';
+import { SqlWebhookStore } from './store/sql/webhook-store.js';
 import type {
   AuthStore,
   BlobStore,
@@ -31,7 +34,7 @@ import type {
 import type { WebhookStore } from './store/webhook-types.js';
 
 /** The management store's three faces (identities, the denial log, IP sets), one object. */
-export type ManagementStore = IdentityStore & DenialAuditStore & IpSetStore & { close(): Promise<void> };
+export type ManagementStore = IdentityStore & DenialAuditStore & IpSetStore;
 
 /** Everything a node keeps state in, opened and (with `close`) closed together. */
 export interface NodeStores {
@@ -42,7 +45,7 @@ export interface NodeStores {
   meta: MetadataStore;
   gcStore: GcStore;
   management: ManagementStore;
-  authStore: AuthStore & { close(): Promise<void> };
+  authStore: AuthStore;
   webhookStore: WebhookStore;
   blobs: BlobStore;
   /** The per-digest lock between commits and garbage collection, shared by every node that shares the data. */
@@ -60,22 +63,50 @@ export async function openNodeStores(config: BerthConfig, log: Logger): Promise<
   const database = setting(() => databaseSpec(config.database, dbPath));
   const blobSpec = setting(() => blobStoreSpec(config.blobStore, config.azureStorageConnectionString));
   const box = SecretBox.open(resolve(config.secretKeyFile ?? join(config.dataDir, 'berth.key')));
-  if ('postgresUrl' in database) {
-    void log;
-    throw new Error('database (BERTH_DATABASE_URL): PostgreSQL is not wired in this build yet');
+  const opened: { close(): Promise<void> | void }[] = [];
+  try {
+    const blobs =
+      blobSpec.kind === 'azure'
+        ? unavailable('blobStore (BERTH_BLOB_STORE): Azure Blob Storage')
+        : new FsBlobStore(join(config.dataDir, 'blobs'));
+    const parts =
+      'postgresUrl' in database
+        ? await openPostgres(database.postgresUrl, config, log, opened)
+        : await openSqlite(dbPath, opened);
+    if (parts.kind === 'postgres' && blobSpec.kind === 'filesystem')
+      log.warn(
+        { dataDir: config.dataDir },
+        'blobs are in this node’s data directory: nodes sharing a database must share a blob store',
+      );
+    return { ...parts, blobs, box, close: closer(opened.reverse()) };
+  } catch (error) {
+    await closer(opened.reverse())();
+    throw error;
   }
+}
+
+type DatabaseParts = Omit<NodeStores, 'blobs' | 'box' | 'close'>;
+
+/** The embedded default: one SQLite file in the data directory, one process. */
+async function openSqlite(
+  dbPath: string,
+  opened: { close(): Promise<void> | void }[],
+): Promise<DatabaseParts> {
   const changes = new LocalChangeFeed();
+  opened.push(changes);
   const meta = new SqliteMetadataStore(dbPath, changes);
-  const sql = await openSqlDatabase(database);
+  opened.push(meta);
+  const sql = await openSqlDatabase({ sqlitePath: dbPath });
+  opened.push(sql);
   await migrate(sql);
-  // After the metadata store: these read the registry tables that store creates.
+  // After the metadata store: it reads the registry tables that store creates.
   const gcStore = new SqliteGcStore(dbPath);
-  const management = new SqliteManagementStore(dbPath);
-  const authStore = new SqliteAuthStore(dbPath);
-  const webhookStore = new SqliteWebhookStore(dbPath);
+  opened.push(gcStore);
+  // The auth, management and webhook stores share one handle on the same file (Kysely over SQLite).
+  const management = new SqlManagementStore(sql, changes);
+  const authStore = new SqlAuthStore(sql, changes);
+  const webhookStore = new SqlWebhookStore(sql);
   for (const file of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`]) if (existsSync(file)) chmodSync(file, 0o600);
-  const blobs = blobSpec.kind === 'filesystem' ? new FsBlobStore(join(config.dataDir, 'blobs')) : undefined;
-  if (!blobs) throw new Error('blobStore (BERTH_BLOB_STORE): Azure is not wired in this build yet');
   return {
     kind: 'sqlite',
     changes,
@@ -84,12 +115,65 @@ export async function openNodeStores(config: BerthConfig, log: Logger): Promise<
     management,
     authStore,
     webhookStore,
-    blobs,
     locks: new InProcessBlobLocks(),
-    box,
     sessions: new SqlSessionStore(sql),
-    close: closer([meta, management, authStore, gcStore, webhookStore, sql, changes]),
   };
+}
+
+/**
+ * Scale-out: every store on the shared PostgreSQL database, publishing through the node's
+ * LISTEN/NOTIFY feed. Migrations run under the migrator's advisory lock, so nodes may start together.
+ */
+async function openPostgres(
+  url: string,
+  config: BerthConfig,
+  log: Logger,
+  opened: { close(): Promise<void> | void }[],
+): Promise<DatabaseParts> {
+  const sql = await settingAsync(() => openSqlDatabase({ postgresUrl: url }));
+  opened.push(sql);
+  await migrate(sql);
+  const changes = await settingAsync(() =>
+    PgChangeFeed.start({
+      url,
+      nodeId: nodeIdOf(config),
+      log: log.child({ component: 'change-feed' }),
+      resyncIntervalMs: config.changeFeed.resyncIntervalSeconds * 1000,
+    }),
+  );
+  opened.push(changes);
+  const meta = new PostgresMetadataStore(sql, changes);
+  const gcStore: GcStore = unavailable('database (BERTH_DATABASE_URL): garbage collection on PostgreSQL');
+  const management = new SqlManagementStore(sql, changes);
+  const authStore = new SqlAuthStore(sql, changes);
+  const webhookStore = new SqlWebhookStore(sql);
+  const locks = new PgAdvisoryBlobLocks(url);
+  opened.push(meta, gcStore, webhookStore, locks);
+  return {
+    kind: 'postgres',
+    changes,
+    meta,
+    gcStore,
+    management,
+    authStore,
+    webhookStore,
+    locks,
+    sessions: new SqlSessionStore(sql),
+  };
+}
+
+/** A part whose implementation is on another branch that is not merged yet. */
+function unavailable(what: string): never {
+  throw new ConfigError(`${what} is not in this build yet`);
+}
+
+/** Runs a step that fails only because of a setting, turning its failure into a ConfigError. */
+async function settingAsync<T>(step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
 }
 
 /** Runs a step that fails only because of a setting, turning its failure into a ConfigError. */

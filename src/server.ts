@@ -149,7 +149,6 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
       changes,
     });
     cleanups.push(() => credentials.stop());
-    identities.onDelete((id) => changes.publish({ kind: 'identity', id }));
     const auth = { check: new DataPlaneAuth(credentials, tokens), credentials, tokens };
     const service = new RegistryService(
       meta,
@@ -292,15 +291,12 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
       trustedProxies,
       dataEndpoints: urls,
       defaultRegistry: config.defaultRegistry,
-      tokens: new RegistryTokens(authStore, registries, (registry, name) =>
-        changes.publish({ kind: 'token', registry, name }),
-      ),
+      tokens: new RegistryTokens(authStore, registries),
       tokenService: tokens,
       signIns,
       logger: log,
       operations: { gc, gcStore },
       webhooks,
-      changes,
       sessionStore: stores.sessions,
     });
     registerHealthRoutes(api, ready);

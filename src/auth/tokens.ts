@@ -93,9 +93,9 @@ export class TokenService {
       sealedPrivateJwk: this.box.seal(JSON.stringify(await exportJWK(privateKey))),
       createdAt: new Date(),
     });
-    this.changes?.publish({ kind: 'signingKey', kid });
     // Another node may have created one at the same moment; the store's oldest key wins either way,
-    // and a node that chose its own first moves to the oldest on the other's signingKey event.
+    // and a node that chose its own first moves to the oldest on the other's signingKey event (the
+    // store publishes it).
     await this.reload();
     if (!this.current) throw new Error('no token signing key could be loaded');
   }

@@ -9,7 +9,6 @@ import { clientAddressOf } from './guard.js';
 import { IpRuleOperations } from '../management/ip-rules.js';
 import { IpSetManager } from '../management/ip-sets.js';
 import type { WebhookService } from '../management/webhooks.js';
-import type { ChangeFeed } from '../store/change-feed.js';
 import type { RoleName } from '../store/types.js';
 import type { ManagementContext } from './management/context.js';
 import { registerGcRoutes, type GcRouteDeps } from './management/gc.js';
@@ -41,8 +40,6 @@ export type ManagementDeps = Omit<
   portalDir?: string;
   /** Where portal sessions live (default: this process's memory). */
   sessionStore?: SessionStore;
-  /** The node's change feed (IP set changes are announced on it). */
-  changes: Pick<ChangeFeed, 'publish'>;
 };
 
 /**
@@ -121,7 +118,7 @@ export function buildManagementApi(deps: ManagementDeps): FastifyInstance {
     registryFor,
     sessions,
     ipRules: new IpRuleOperations(deps.registries),
-    ipSets: new IpSetManager(deps.access.store, deps.meta, deps.changes),
+    ipSets: new IpSetManager(deps.access.store, deps.meta),
   };
   registerSessionRoutes(ctx);
   registerRegistryRoutes(ctx);

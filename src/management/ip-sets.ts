@@ -3,7 +3,6 @@
 
 import { ManagementError } from '../errors/management.js';
 import { canonicalIpRanges } from './ip-ranges.js';
-import type { ChangeFeed } from '../store/change-feed.js';
 import type { IpSetRecord, IpSetStore, MetadataStore } from '../store/types.js';
 import { matchesIfMatch, versionEtag } from './etags.js';
 import { settingsOf } from './registry-model.js';
@@ -33,8 +32,6 @@ export class IpSetManager {
   constructor(
     private readonly store: IpSetStore,
     private readonly meta: MetadataStore,
-    /** Every node's guard compiles the registries naming a changed set again when it hears of it. */
-    private readonly changes: Pick<ChangeFeed, 'publish'>,
   ) {}
 
   async list() {
@@ -64,7 +61,6 @@ export class IpSetManager {
         createdAt: existing?.createdAt ?? new Date(),
       };
       if (await this.store.putIpSet(record, existing?.version ?? 0)) {
-        this.changes.publish({ kind: 'ipSet', name });
         const stored = { ...record, version: (existing?.version ?? 0) + 1 };
         return { resource: toIpSetResource(stored), etag: etagOf(stored), created: !existing };
       }
@@ -87,8 +83,8 @@ export class IpSetManager {
         `The IP set '${name}' is named by the rules of ${users.map((u) => `'${u}'`).join(', ')}; remove those rules first.`,
       );
     }
+    // The store announces the change: every node's guard compiles the registries naming it again.
     await this.store.deleteIpSet(name);
-    this.changes.publish({ kind: 'ipSet', name });
   }
 
   /** Refuses rules naming a set that does not exist (a typo would otherwise allow nothing, silently). */

@@ -62,9 +62,8 @@ interface SystemMap {
 export class RegistryTokens {
   constructor(
     private readonly store: AuthStore,
+    /** Token changes reach every node's caches through the store's change events. */
     private readonly registries: RegistryManager,
-    /** Told after a token changed or went (the data plane caches tokens' address ranges). */
-    private readonly onTokenChange: (registry: string, name: string) => void = () => {},
   ) {}
 
   /** User-defined and system scope maps. */
@@ -161,7 +160,6 @@ export class RegistryTokens {
     mode: 'create' | 'update' | 'upsert',
   ): Promise<{ token: TokenRecord; created: boolean }> {
     const result = await this.writeToken(registry, name, body, mode);
-    this.onTokenChange(registry, name);
     return result;
   }
 
@@ -229,7 +227,6 @@ export class RegistryTokens {
 
   async deleteToken(registry: string, name: string): Promise<void> {
     const deleted = await this.store.deleteToken(registry, name);
-    this.onTokenChange(registry, name);
     if (!deleted) throw notFound('token', name, registry);
   }
 

@@ -306,6 +306,53 @@ export function authStoreContract(name: string, factory: SharedStoreFactory<Auth
     );
 
     it(
+      'publishes a change event after each write that changed something, and none after one that did not',
+      withStore(async (store, { events }) => {
+        assert.ok(events, 'the store takes a change feed');
+        const take = () => events.splice(0).map((e) => JSON.stringify(e));
+        const key = {
+          kid: 'k1',
+          alg: 'ES256',
+          publicJwk: '{}',
+          sealedPrivateJwk: 's',
+          createdAt: new Date(T),
+        };
+        await store.addSigningKey(key);
+        await store.addSigningKey(key);
+        assert.deepEqual(take(), ['{"kind":"signingKey","kid":"k1"}']);
+        const role = { principalId: 'p1', registry: REG, role: 'AcrPull' as const };
+        await store.addDataPlaneRole(role);
+        await store.addDataPlaneRole(role);
+        await store.removeDataPlaneRole(role);
+        await store.removeDataPlaneRole(role);
+        assert.deepEqual(take(), Array(2).fill('{"kind":"roles","principalId":"p1"}'));
+        const map = `{"kind":"scopeMap","registry":"${REG}","name":"m"}`;
+        await store.createScopeMap(scopeMap('m'));
+        await store.createScopeMap(scopeMap('m'));
+        await store.updateScopeMap(scopeMap('m', { version: 2 }), 1);
+        await store.updateScopeMap(scopeMap('m', { version: 2 }), 1);
+        await store.deleteScopeMap(REG, 'm');
+        await store.deleteScopeMap(REG, 'm');
+        assert.deepEqual(take(), [map, map, map]);
+        const tok = `{"kind":"token","registry":"${REG}","name":"t"}`;
+        await store.createToken(token('t'), 1);
+        await store.createToken(token('t'), 1);
+        await store.createToken(token('u'), 1);
+        await store.updateToken(token('t', { version: 2 }), 1);
+        await store.updateToken(token('t', { version: 2 }), 1);
+        await store.deleteToken(REG, 't');
+        await store.deleteToken(REG, 't');
+        assert.deepEqual(take(), [tok, tok, tok]);
+        await store.createToken(token('t'), 1);
+        await store.createScopeMap(scopeMap('m'));
+        await store.addDataPlaneRole(role);
+        take();
+        await store.deleteAuthForRegistry(REG);
+        assert.deepEqual(take().sort(), [tok, map, '{"kind":"roles","principalId":"p1"}'].sort());
+      }),
+    );
+
+    it(
       'two nodes racing for the last token slots: exactly the limit exists afterwards',
       withStore(async (store, { node }) => {
         const other = await node();

@@ -283,6 +283,46 @@ export function managementStoreContract(name: string, factory: SharedStoreFactor
     );
 
     it(
+      'publishes a change event after each write that changed something, and none after one that did not',
+      withStore(async (store, { events }) => {
+        assert.ok(events, 'the store takes a change feed');
+        const take = () => events.splice(0).map((e) => JSON.stringify(e));
+        await store.createIdentity(identity('u1'));
+        await store.createIdentity(identity('u1'));
+        assert.deepEqual(take(), ['{"kind":"identity","id":"u1"}']);
+        await store.setRole({ principalId: 'u1', registry: 'a', role: 'Reader' });
+        await store.setRole({ principalId: 'u2', registry: 'a', role: 'Owner' });
+        await store.removeRole('u2', 'a');
+        await store.removeRole('u2', 'a');
+        assert.deepEqual(take(), [
+          '{"kind":"roles","principalId":"u1"}',
+          '{"kind":"roles","principalId":"u2"}',
+          '{"kind":"roles","principalId":"u2"}',
+        ]);
+        await store.setRole({ principalId: 'u2', registry: 'a', role: 'Owner' });
+        take();
+        await store.deleteRolesForRegistry('a');
+        assert.deepEqual(take().sort(), [
+          '{"kind":"roles","principalId":"u1"}',
+          '{"kind":"roles","principalId":"u2"}',
+        ]);
+        await store.deleteIdentity('u1');
+        await store.deleteIdentity('u1');
+        assert.deepEqual(take(), ['{"kind":"identity","id":"u1"}', '{"kind":"roles","principalId":"u1"}']);
+        const set = { name: 'office', ranges: ['10.0.0.0/8'], description: '', createdAt: new Date(T) };
+        await store.putIpSet(set, 0);
+        await store.putIpSet(set, 0);
+        await store.putIpSet(set, 1);
+        await store.putIpSet(set, 1);
+        await store.deleteIpSet('office');
+        await store.deleteIpSet('office');
+        assert.deepEqual(take(), Array(3).fill('{"kind":"ipSet","name":"office"}'));
+        await store.addDenialCounts([bucket()]);
+        assert.deepEqual(take(), [], 'the denial log is no cache');
+      }),
+    );
+
+    it(
       'of many writers on two nodes replacing one IP set at one version, exactly one wins',
       withStore(async (store, { node }) => {
         const other = await node();
