@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { chmod, constants, copyFile, mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
-import { SqliteGcStore } from './store/sqlite-gc-store.js';
+import { SqlGcStore } from './store/sql/gc-store.js';
 
 /** What a backup or restore copied. */
 export interface BackupSummary {
@@ -29,7 +29,7 @@ export async function backupDataDir(dataDir: string, to: string): Promise<Backup
   await mkdir(to, { recursive: true, mode: 0o700 });
   await chmod(to, 0o700);
   await copyKeyFile(dataDir, to);
-  const leases = new SqliteGcStore(join(dataDir, DB));
+  const leases = await SqlGcStore.openSqlite(join(dataDir, DB));
   const lease = randomUUID();
   try {
     await leases.takeBackupLease(lease, Date.now() + LEASE_MS);

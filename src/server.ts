@@ -35,7 +35,7 @@ import { SqliteWebhookStore } from './store/sqlite-webhook-store.js';
 import { RegistryService } from './registry/service.js';
 import { FsBlobStore } from './store/fs-blob-store.js';
 import type { GcStore } from './store/gc-types.js';
-import { SqliteGcStore } from './store/sqlite-gc-store.js';
+import { SqlGcStore } from './store/sql/gc-store.js';
 import { SqliteManagementStore } from './store/sqlite-management-store.js';
 import { SqliteMetadataStore } from './store/sqlite-metadata-store.js';
 import type { BlobStore, MetadataStore } from './store/types.js';
@@ -76,7 +76,7 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
   const metrics = new BerthMetrics(() => gcStore.countUploads());
   const meta = timedStore(new SqliteMetadataStore(dbPath), 'metadata', metrics);
   // After the metadata store: it reads the registry tables that store creates.
-  const gcStore = new SqliteGcStore(dbPath);
+  const gcStore = await SqlGcStore.openSqlite(dbPath);
   const management = new SqliteManagementStore(dbPath);
   const authStore = new SqliteAuthStore(dbPath);
   const webhookStore = new SqliteWebhookStore(dbPath);
