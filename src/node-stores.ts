@@ -8,14 +8,14 @@ import { SecretBox } from './auth/secret-box.js';
 import { ConfigError, nodeIdOf, type BerthConfig } from './config.js';
 import type { SessionStore } from './auth/sessions.js';
 import { openSqlDatabase } from './store/sql/database.js';
-import { migrate } from './store/sql/migrations.js';
+import { migrate } from './store/sql/schema.js';
 import { SqlSessionStore } from './store/sql/session-store.js';
 import { InProcessBlobLocks, type BlobLocks } from './registry/blob-locks.js';
 import { blobStoreSpec, databaseSpec } from './storage-settings.js';
 import { LocalChangeFeed, type ChangeFeed } from './store/change-feed.js';
 import { FsBlobStore } from './store/fs-blob-store.js';
 import type { GcStore } from './store/gc-types.js';
-import { SqliteGcStore } from './store/sqlite-gc-store.js';
+import { SqlGcStore } from './store/sql/gc-store.js';
 import { SqliteMetadataStore } from './store/sqlite-metadata-store.js';
 import { PgChangeFeed } from './store/pg-change-feed.js';
 import { PostgresMetadataStore } from './store/postgres-metadata-store.js';
@@ -99,10 +99,8 @@ async function openSqlite(
   const sql = await openSqlDatabase({ sqlitePath: dbPath });
   opened.push(sql);
   await migrate(sql);
-  // After the metadata store: it reads the registry tables that store creates.
-  const gcStore = new SqliteGcStore(dbPath);
-  opened.push(gcStore);
-  // The auth, management and webhook stores share one handle on the same file (Kysely over SQLite).
+  // The GC, auth, management and webhook stores share one handle on the same file (Kysely over SQLite).
+  const gcStore = new SqlGcStore(sql);
   const management = new SqlManagementStore(sql, changes);
   const authStore = new SqlAuthStore(sql, changes);
   const webhookStore = new SqlWebhookStore(sql);
@@ -143,7 +141,7 @@ async function openPostgres(
   );
   opened.push(changes);
   const meta = new PostgresMetadataStore(sql, changes);
-  const gcStore: GcStore = unavailable('database (BERTH_DATABASE_URL): garbage collection on PostgreSQL');
+  const gcStore = new SqlGcStore(sql);
   const management = new SqlManagementStore(sql, changes);
   const authStore = new SqlAuthStore(sql, changes);
   const webhookStore = new SqlWebhookStore(sql);

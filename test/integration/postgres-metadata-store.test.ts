@@ -1,12 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { LocalChangeFeed, type ChangeEvent, type ChangeFeed } from '../../src/store/change-feed.js';
 import { PostgresMetadataStore } from '../../src/store/postgres-metadata-store.js';
 import { openSqlDatabase, type SqlDatabase } from '../../src/store/sql/database.js';
+import { GC_MIGRATIONS, SqlGcStore } from '../../src/store/sql/gc-store.js';
 import { METADATA_MIGRATIONS } from '../../src/store/sql/metadata-schema.js';
 import { migrate } from '../../src/store/sql/migrations.js';
 import type { ManifestRecord } from '../../src/store/types.js';
 import { metadataStoreContract } from '../helpers/metadata-store-contract.js';
+import { gcStoreContract } from '../helpers/operations-store-contract.js';
 import { digestOf } from '../helpers/oci.js';
 import { createDatabase, postgresCluster, postgresDatabase } from '../helpers/postgres.js';
 
@@ -16,18 +19,21 @@ const cluster = await postgresCluster();
 async function twoNodes(): Promise<{
   a: PostgresMetadataStore;
   b: PostgresMetadataStore;
+  /** Garbage collection running on node B. */
+  gcB: SqlGcStore;
   feeds: ChangeFeed[];
   dispose(): Promise<void>;
 }> {
   const url = await createDatabase(cluster!);
   const handles: SqlDatabase[] = [];
   for (let i = 0; i < 2; i++) handles.push(await openSqlDatabase({ postgresUrl: url, poolSize: 10 }));
-  await Promise.all(handles.map((handle) => migrate(handle, [METADATA_MIGRATIONS])));
+  await Promise.all(handles.map((handle) => migrate(handle, [METADATA_MIGRATIONS, GC_MIGRATIONS])));
   const feeds = [new LocalChangeFeed(), new LocalChangeFeed()];
   const [a, b] = handles.map((handle, i) => new PostgresMetadataStore(handle, feeds[i]));
   return {
     a: a!,
     b: b!,
+    gcB: new SqlGcStore(handles[1]!),
     feeds,
     async dispose() {
       await Promise.all([a!.close(), b!.close()]);
@@ -62,6 +68,23 @@ if (!cluster) {
       store,
       async dispose() {
         await store.close();
+        await database.close();
+      },
+    };
+  });
+
+  gcStoreContract('SqlGcStore on PostgreSQL', async () => {
+    const url = await createDatabase(cluster);
+    const database = await openSqlDatabase({ postgresUrl: url, poolSize: 4 });
+    await migrate(database, [METADATA_MIGRATIONS, GC_MIGRATIONS]);
+    const meta = new PostgresMetadataStore(database);
+    const gc = new SqlGcStore(database);
+    return {
+      meta,
+      gc,
+      async dispose() {
+        await gc.close();
+        await meta.close();
         await database.close();
       },
     };
@@ -135,12 +158,12 @@ if (!cluster) {
     it('a tag pushed onto a manifest another node deletes never points at nothing', async () => {
       const { a, b, dispose } = await twoNodes();
       try {
-        for (const i of rounds(20)) {
+        for (const i of rounds(40)) {
           const m = manifest(`{"doomed":${i}}`);
           await a.putManifest('reg', 'repo', m);
           const [put, removed] = await Promise.all([
             a.putManifest('reg', 'repo', m, `t${i}`),
-            b.deleteManifest('reg', 'repo', m.digest),
+            sleep(i % 8).then(() => b.deleteManifest('reg', 'repo', m.digest)),
           ]);
           assert.equal(put, undefined);
           assert.equal(removed, true);
@@ -163,7 +186,7 @@ if (!cluster) {
           const m = manifest(`{"layer":"${blob}"}`);
           const [missing] = await Promise.all([
             a.putManifest('reg', repo, m, 'v1', [blob]),
-            b.deleteRepository('reg', repo),
+            sleep(i % 8).then(() => b.deleteRepository('reg', repo)),
           ]);
           const tagged = await b.resolveTag('reg', repo, 'v1');
           const exists = await b.repositoryExists('reg', repo);
@@ -192,6 +215,62 @@ if (!cluster) {
           assert.equal(await a.putManifest('reg', 'repo', manifest(`{"u":${i}}`), 'v', [blob]), blob);
         }
         assert.equal(await a.resolveTag('reg', 'repo', 'v'), undefined);
+      } finally {
+        await dispose();
+      }
+    });
+
+    it('garbage collection on one node never drops a link a manifest pushed on the other needs', async () => {
+      const { a, gcB, dispose } = await twoNodes();
+      try {
+        for (const i of rounds(40)) {
+          const repo = `repo${i}`;
+          const layer = digestOf(`gc layer ${i}`);
+          await a.linkBlob('reg', repo, layer, 7);
+          const m = manifest(`{"layers":[{"digest":"${layer}"}]}`);
+          const [missing, dropped] = await Promise.all([
+            a.putManifest('reg', repo, m, 'v1', [layer]),
+            // Started a little later each round, so some rounds land inside the put's transaction.
+            sleep(i % 8).then(() =>
+              gcB.dropLinks('reg', [{ repository: repo, digest: layer }], Date.now() + 60_000),
+            ),
+          ]);
+          if (missing === undefined) {
+            assert.deepEqual(dropped, [], `round ${i}: the link of a stored manifest stays`);
+            assert.deepEqual(await a.linkedBlob('reg', repo, layer), { size: 7 });
+          } else {
+            assert.equal(missing, layer);
+            assert.equal(await a.getManifest('reg', repo, m.digest), undefined);
+          }
+          // The blob record goes only when nothing links it.
+          const record = await gcB.dropBlobRecord('reg', layer, Date.now());
+          assert.equal(record, missing === undefined ? undefined : 7, `round ${i}`);
+        }
+      } finally {
+        await dispose();
+      }
+    });
+
+    it('a blob linked again on one node keeps its record from garbage collection on the other', async () => {
+      const { a, b, gcB, dispose } = await twoNodes();
+      try {
+        for (const i of rounds(20)) {
+          const blob = digestOf(`relinked ${i}`);
+          await a.linkBlob('reg', 'repo', blob, 3);
+          await b.unlinkBlob('reg', 'repo', blob);
+          const [, dropped] = await Promise.all([
+            a.linkBlob('reg', 'other', blob, 3),
+            gcB.dropBlobRecord('reg', blob, Date.now()),
+          ]);
+          assert.ok(dropped === undefined || dropped === 3, `round ${i}`);
+          // Deleted first and linked anew, or linked first and kept: either way the record is there.
+          assert.deepEqual(
+            await b.findBlob('reg', blob),
+            { size: 3 },
+            `round ${i}: the linked blob is known`,
+          );
+          assert.deepEqual(await b.linkedBlob('reg', 'other', blob), { size: 3 }, `round ${i}`);
+        }
       } finally {
         await dispose();
       }

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FsBlobStore } from '../../src/store/fs-blob-store.js';
-import { SqliteGcStore } from '../../src/store/sqlite-gc-store.js';
+import { SqlGcStore } from '../../src/store/sql/gc-store.js';
 import { SqliteMetadataStore } from '../../src/store/sqlite-metadata-store.js';
 import { blobStoreContract } from '../helpers/blob-store-contract.js';
 import { metadataStoreContract } from '../helpers/metadata-store-contract.js';
@@ -33,10 +33,10 @@ blobStoreContract('FsBlobStore', async () => {
   return { store: new FsBlobStore(join(dir.path, 'blobs')), dispose: async () => dir.remove() };
 });
 
-gcStoreContract('SqliteGcStore', async () => {
+gcStoreContract('SqlGcStore on SQLite', async () => {
   const dir = tempDir();
   const meta = new SqliteMetadataStore(join(dir.path, 'metadata.db'));
-  const gc = new SqliteGcStore(join(dir.path, 'metadata.db'));
+  const gc = await SqlGcStore.openSqlite(join(dir.path, 'metadata.db'));
   return {
     meta,
     gc,

@@ -1,4 +1,4 @@
-import { sql, type ColumnDefinitionBuilder, type Kysely, type Transaction } from 'kysely';
+import { sql, type ColumnDefinitionBuilder, type Kysely } from 'kysely';
 import type { SqlDatabase, SqlDialect } from './database.js';
 import { bytesType, registerMigrations, type MigrationSet } from './migrations.js';
 
@@ -38,7 +38,6 @@ export interface MetadataTables {
 
 /** A Kysely handle (or transaction) typed with the metadata tables. */
 export type MetadataDb = Kysely<MetadataTables>;
-export type MetadataTrx = Transaction<MetadataTables>;
 
 /** The metadata tables' view of a shared database handle. */
 export function metadataDb(database: SqlDatabase): MetadataDb {
@@ -54,6 +53,8 @@ function key(dialect: SqlDialect) {
   return (column: ColumnDefinitionBuilder) =>
     (dialect === 'postgres' ? column.modifyFront(sql`collate "C"`) : column).notNull();
 }
+
+const ATTEMPTS = 5;
 
 const notNull = (column: ColumnDefinitionBuilder) => column.notNull();
 
@@ -167,25 +168,6 @@ export const METADATA_MIGRATIONS: MigrationSet = {
 };
 
 registerMigrations(METADATA_MIGRATIONS);
-
-/** PostgreSQL's codes for a transaction that lost a race it may simply retry. */
-const RETRYABLE = new Set(['40001', '40P01']);
-const ATTEMPTS = 5;
-
-/**
- * Runs `work` in a transaction, again (up to five times) when PostgreSQL aborted it as a deadlock
- * victim or a serialization failure: both mean "another transaction won, try again", never bad input.
- */
-export async function inTransaction<T>(db: MetadataDb, work: (trx: MetadataTrx) => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await db.transaction().execute(work);
-    } catch (error) {
-      const code = (error as { code?: unknown }).code;
-      if (attempt >= ATTEMPTS || typeof code !== 'string' || !RETRYABLE.has(code)) throw error;
-    }
-  }
-}
 
 /**
  * Makes sure a row exists and holds a key-share lock on it until the transaction ends, so a concurrent
