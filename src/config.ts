@@ -59,6 +59,12 @@ export interface BerthConfig {
   denialLog: DenialLogOptions;
   /** What one client (or one flood of requests) may take of the server; see README's configuration table. */
   limits: LimitsConfig;
+  /** Where blob bytes live: absent for the data directory, `azure://<account>/<container>` for Azure Blob Storage. */
+  blobStore?: string;
+  /** The storage account's connection string for `blobStore: azure://…` (BERTH_AZURE_STORAGE_CONNECTION_STRING). */
+  azureStorageConnectionString?: string;
+  /** Whether blob GETs answer 307 to a short-lived read-only URL of the store (when the store has one). */
+  blobRedirect: boolean;
 }
 
 /** Caps that keep one client from exhausting the server: connections, slow requests, upload sessions. */
@@ -118,6 +124,7 @@ export const DEFAULT_CONFIG: BerthConfig = {
     maxUploadSessionsPerRegistry: 1000,
     maxUploadSessionsPerClient: 100,
   },
+  blobRedirect: false,
 };
 
 /** A configuration value that cannot be used; start-up stops with this message. */
@@ -200,6 +207,10 @@ function applyEnv(config: BerthConfig, env: NodeJS.ProcessEnv): void {
     return value === 'true' || value === '1';
   };
   config.proxyProtocol = bool('BERTH_PROXY_PROTOCOL') ?? config.proxyProtocol;
+  config.blobStore = str('BERTH_BLOB_STORE') ?? config.blobStore;
+  config.azureStorageConnectionString =
+    str('BERTH_AZURE_STORAGE_CONNECTION_STRING') ?? config.azureStorageConnectionString;
+  config.blobRedirect = bool('BERTH_BLOB_REDIRECT') ?? config.blobRedirect;
   config.registry.maxManifestBytes = int('BERTH_MAX_MANIFEST_BYTES') ?? config.registry.maxManifestBytes;
   config.registry.uploadTtlSeconds = int('BERTH_UPLOAD_TTL_SECONDS') ?? config.registry.uploadTtlSeconds;
   config.gc.graceSeconds = int('BERTH_GC_GRACE_SECONDS') ?? config.gc.graceSeconds;
@@ -280,4 +291,30 @@ function exists(path: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * The Azure container named by `blobStore: azure://<account>/<container>` and the connection string
+ * that reaches it; undefined when blobs stay in the data directory.
+ */
+export function azureBlobStoreSettings(
+  config: BerthConfig,
+): { account: string; container: string; connectionString: string } | undefined {
+  if (config.blobStore === undefined) return undefined;
+  const match = /^azure:\/\/([a-z0-9]{3,24})\/([a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62})\/?$/.exec(
+    config.blobStore,
+  );
+  if (!match)
+    throw new ConfigError(
+      `blobStore (BERTH_BLOB_STORE) must be azure://<account>/<container> (lower-case letters, digits, hyphens), not '${config.blobStore}'`,
+    );
+  const connectionString = config.azureStorageConnectionString;
+  if (!connectionString)
+    throw new ConfigError(`blobStore ${config.blobStore} needs BERTH_AZURE_STORAGE_CONNECTION_STRING`);
+  const named = /(?:^|;)\s*AccountName=([^;]+)/i.exec(connectionString)?.[1]?.trim();
+  if (named !== undefined && named !== match[1])
+    throw new ConfigError(
+      `blobStore names the account '${match[1]}' but BERTH_AZURE_STORAGE_CONNECTION_STRING is for '${named}'`,
+    );
+  return { account: match[1]!, container: match[2]!, connectionString };
 }

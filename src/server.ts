@@ -12,7 +12,7 @@ import { DataPlaneAuth } from './http/v2/auth.js';
 import { RegistryAuthSettingsCache } from './management/registry-auth.js';
 import { RegistryTokens } from './management/tokens.js';
 import { SqliteAuthStore } from './store/sqlite-auth-store.js';
-import { parseListen, type BerthConfig } from './config.js';
+import { azureBlobStoreSettings, parseListen, type BerthConfig } from './config.js';
 import { limitConnections } from './http/connections.js';
 import { buildDataPlane } from './http/data-plane.js';
 import { NetworkGuard } from './http/guard.js';
@@ -33,6 +33,7 @@ import { WebhookService } from './management/webhooks.js';
 import { DenialEvents, observeManagementDeletes, webhookObserver } from './http/webhook-events.js';
 import { SqliteWebhookStore } from './store/sqlite-webhook-store.js';
 import { RegistryService } from './registry/service.js';
+import { AzureBlobStore } from './store/azure-blob-store.js';
 import { FsBlobStore } from './store/fs-blob-store.js';
 import type { GcStore } from './store/gc-types.js';
 import { SqliteGcStore } from './store/sqlite-gc-store.js';
@@ -72,6 +73,11 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   // The data directory holds password hashes and the key file: only Berth's own user may read it.
   chmodSync(config.dataDir, 0o700);
+  // First, before anything is opened that would need closing: a bad blob store setting fails fast.
+  const azure = azureBlobStoreSettings(config);
+  const blobStore = azure
+    ? await AzureBlobStore.fromConfig(azure)
+    : new FsBlobStore(join(config.dataDir, 'blobs'));
   const dbPath = join(config.dataDir, 'metadata.db');
   const metrics = new BerthMetrics(() => gcStore.countUploads());
   const meta = timedStore(new SqliteMetadataStore(dbPath), 'metadata', metrics);
@@ -82,7 +88,7 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
   const webhookStore = new SqliteWebhookStore(dbPath);
   for (const file of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`]) if (existsSync(file)) chmodSync(file, 0o600);
   const box = SecretBox.open(join(config.dataDir, 'berth.key'));
-  const blobs = timedStore(new FsBlobStore(join(config.dataDir, 'blobs')), 'blobs', metrics);
+  const blobs = timedStore(blobStore, 'blobs', metrics);
   const cleanups: (() => Promise<void> | void)[] = [
     () => metrics.close(),
     () => meta.close(),
@@ -165,6 +171,7 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
       storageQuota: (registry) => registries.storageQuota(registry),
       maxUploadSessionsPerRegistry: config.limits.maxUploadSessionsPerRegistry,
       maxUploadSessionsPerClient: config.limits.maxUploadSessionsPerClient,
+      blobRedirect: config.blobRedirect,
     });
     const gc = new GarbageCollector(
       meta,

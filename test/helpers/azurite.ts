@@ -95,6 +95,12 @@ async function startAzurite(): Promise<{ port: number } | undefined> {
   return { port };
 }
 
+/** The process's Azurite (started on first use, also by benchmarks), or undefined when not installed. */
+export function azuriteServer(): Promise<{ port: number } | undefined> {
+  server ??= startAzurite();
+  return server;
+}
+
 /** The development connection string of an Azurite blob service on `port`. */
 export function azuriteConnectionString(port: number): string {
   return (
@@ -109,8 +115,7 @@ export function azuriteConnectionString(port: number): string {
  * reason, or, under `BERTH_REQUIRE_E2E=1` (CI), fails. Callers return when this gives undefined.
  */
 export async function azuriteContainer(t: TestContext): Promise<AzuriteContainer | undefined> {
-  server ??= startAzurite();
-  const running = await server;
+  const running = await azuriteServer();
   if (!running) {
     const reason = 'azurite is not installed (npm install runs it from node_modules/.bin)';
     if (REQUIRE_E2E) throw new Error(`${reason}, and BERTH_REQUIRE_E2E=1 requires every test to run`);
