@@ -343,3 +343,21 @@ function validateScaleOut(config: BerthConfig): void {
   if (!Number.isInteger(resync) || resync < 1)
     throw new ConfigError('changeFeed.resyncIntervalSeconds must be a whole number of seconds, at least 1');
 }
+
+/**
+ * The Azure container named by `blobStore: azure://<account>/<container>` and the connection string
+ * that reaches it; undefined when blobs stay in the data directory.
+ */
+export function azureBlobStoreSettings(
+  config: BerthConfig,
+): { account: string; container: string; connectionString: string } | undefined {
+  let spec;
+  try {
+    spec = blobStoreSpec(config.blobStore, config.azureStorageConnectionString);
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
+  return spec.kind === 'azure'
+    ? { account: spec.account, container: spec.container, connectionString: spec.connectionString }
+    : undefined;
+}

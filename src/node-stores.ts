@@ -17,6 +17,7 @@ import { FsBlobStore } from './store/fs-blob-store.js';
 import type { GcStore } from './store/gc-types.js';
 import { SqlGcStore } from './store/sql/gc-store.js';
 import { SqliteMetadataStore } from './store/sqlite-metadata-store.js';
+import { AzureBlobStore } from './store/azure-blob-store.js';
 import { PgChangeFeed } from './store/pg-change-feed.js';
 import { PostgresMetadataStore } from './store/postgres-metadata-store.js';
 import { SqlAuthStore } from './store/sql/auth-store.js';
@@ -67,7 +68,7 @@ export async function openNodeStores(config: BerthConfig, log: Logger): Promise<
   try {
     const blobs =
       blobSpec.kind === 'azure'
-        ? unavailable('blobStore (BERTH_BLOB_STORE): Azure Blob Storage')
+        ? await settingAsync(() => AzureBlobStore.fromConfig(blobSpec))
         : new FsBlobStore(join(config.dataDir, 'blobs'));
     const parts =
       'postgresUrl' in database
@@ -158,11 +159,6 @@ async function openPostgres(
     locks,
     sessions: new SqlSessionStore(sql),
   };
-}
-
-/** A part whose implementation is on another branch that is not merged yet. */
-function unavailable(what: string): never {
-  throw new ConfigError(`${what} is not in this build yet`);
 }
 
 /** Runs a step that fails only because of a setting, turning its failure into a ConfigError. */

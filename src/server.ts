@@ -161,6 +161,7 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
         storageQuota: (registry) => registries.storageQuota(registry),
         maxUploadSessionsPerRegistry: config.limits.maxUploadSessionsPerRegistry,
         maxUploadSessionsPerClient: config.limits.maxUploadSessionsPerClient,
+        blobRedirect: config.blobRedirect,
       },
       stores.locks,
     );

@@ -48,13 +48,13 @@ export function blobStoreSpec(
       `${BLOB_SETTING}: '${container}' is not a container name (3-63 lower-case letters, digits and single hyphens)`,
     );
   if (!connectionString)
-    throw new Error(`${BLOB_SETTING} names Azure account '${account}': set ${CONNECTION_SETTING} for it`);
+    throw new Error(`${BLOB_SETTING} '${blobStore}' needs ${CONNECTION_SETTING} (for account '${account}')`);
   const named = connectionStringAccount(connectionString);
   if (named === undefined)
     throw new Error(`${CONNECTION_SETTING}: names no account (AccountName=… or BlobEndpoint=…)`);
   if (named !== account)
     throw new Error(
-      `${BLOB_SETTING} names account '${account}' but ${CONNECTION_SETTING} is for account '${named}'`,
+      `${BLOB_SETTING} names the account '${account}' but ${CONNECTION_SETTING} is for '${named}'`,
     );
   return { kind: 'azure', account, container, connectionString };
 }

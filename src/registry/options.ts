@@ -17,4 +17,6 @@ export interface RegistryOptions {
   maxUploadSessionsPerRegistry?: number;
   /** Open upload sessions one client address may hold at once (counted on this node). */
   maxUploadSessionsPerClient?: number;
+  /** Whether blob GETs are answered with a redirect to the store's own short-lived URL, when it has one. */
+  blobRedirect?: boolean;
 }

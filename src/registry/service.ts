@@ -15,6 +15,9 @@ import { InProcessBlobLocks, type BlobLocks } from './blob-locks.js';
 import { BlobUploads } from './blob-uploads.js';
 import type { RegistryOptions } from './options.js';
 
+/** How long a redirected blob GET's URL stays valid: enough to start a large download, short enough to leak little. */
+const BLOB_REDIRECT_TTL_SECONDS = 300;
+
 /**
  * The OCI registry's operations over a registry's repositories, independent of HTTP: handlers parse a
  * request, call one method, and turn its result or `OciError` into a response.
@@ -161,6 +164,17 @@ export class RegistryService {
     const manifest = await this.meta.getManifest(registry, repository, digest);
     if (manifest) return { digest, size: manifest.size };
     throw await this.unknown(registry, repository, 'BLOB_UNKNOWN', `blob unknown to registry: ${digest}`);
+  }
+
+  /**
+   * With `blobRedirect` on and a store that signs URLs: a short-lived URL of a blob the repository
+   * links, for a 307. Undefined otherwise (off, a manifest fetched as a blob, or bytes not in the store),
+   * and the caller streams the bytes itself.
+   */
+  async blobRedirectUrl(registry: string, repository: string, digest: string): Promise<string | undefined> {
+    if (!this.options.blobRedirect || !this.blobs.redirectUrl) return undefined;
+    if (!(await this.meta.linkedBlob(registry, repository, digest))) return undefined;
+    return this.blobs.redirectUrl(registry, digest, BLOB_REDIRECT_TTL_SECONDS);
   }
 
   /** Streams a blob (or a range of it) the repository can see. */

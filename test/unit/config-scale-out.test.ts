@@ -47,7 +47,7 @@ test('a database URL of another scheme, or naming no database, is refused naming
 test('an azure blob store needs a connection string for the same account', () => {
   assert.throws(
     () => loadConfig({ BERTH_BLOB_STORE: 'azure://devstoreaccount1/blobs' }),
-    /BERTH_BLOB_STORE.*set BERTH_AZURE_STORAGE_CONNECTION_STRING/,
+    /BERTH_BLOB_STORE.*needs BERTH_AZURE_STORAGE_CONNECTION_STRING/,
   );
   assert.throws(
     () =>
@@ -58,7 +58,7 @@ test('an azure blob store needs a connection string for the same account', () =>
     (error: unknown) =>
       error instanceof ConfigError &&
       /account 'prodaccount'/.test(error.message) &&
-      /for account 'devstoreaccount1'/.test(error.message) &&
+      /is for 'devstoreaccount1'/.test(error.message) &&
       !error.message.includes('Eby8'),
   );
   assert.throws(
