@@ -4,6 +4,7 @@ import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchAbuse } from './abuse.js';
+import { benchScaleOut } from './scale-out.js';
 import { best, pull, pushPostPut, pushSinglePost, settleDisk, type Transfer } from './blob.js';
 import { cpuOverheadPercent, guardOverhead, slowdownPercent, type GuardOverhead } from './guard-overhead.js';
 import { manifestLoad, pushSmallImage, type LoadResult } from './manifest.js';
@@ -54,7 +55,11 @@ async function main(): Promise<void> {
   try {
     await measureTransfersAndManifests(options, work, withDistribution, results);
     await measureRss(options, work, withDistribution, results);
-    external = [...(await networkDecisionRows()), ...(await abuseRows(options, work))];
+    external = [
+      ...(await networkDecisionRows()),
+      ...(await abuseRows(options, work)),
+      ...(await benchScaleOut(options.quick)),
+    ];
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

@@ -18,7 +18,7 @@ import {
   writeContainersConfig,
 } from '../helpers/e2e.js';
 import { apiFor, basic, createRegistry, dataPlane, sha256 } from '../helpers/management.js';
-import { DEFAULT_REGISTRY, endpointOf, holdConnection, send } from '../helpers/net.js';
+import { DEFAULT_REGISTRY, endpointOf, freePort, holdConnection, send } from '../helpers/net.js';
 import { descriptorOf, imageManifest, MT } from '../helpers/oci.js';
 import { layoutBlobs, layoutRef, writeMultiArchLayout } from '../helpers/oci-layout.js';
 import { startScaleOut, type ScaleOut } from '../helpers/scale-out.js';
@@ -288,6 +288,41 @@ test('the denial log written by all nodes shows the sum of their refusals', asyn
     return seen === total;
   });
   assert.ok(summed, `the denial log counts ${seen} refusals of 127.0.0.3, the nodes refused ${total}`);
+});
+
+test('a private endpoint created through node 1 is served by the node that binds it and closed when deleted through node 3', async (t) => {
+  const nodes = await deployment(t);
+  if (!nodes) return;
+  const [one, , three] = nodes as [ChildBerth, ChildBerth, ChildBerth];
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const path = `/api/registries/${DEFAULT_REGISTRY}/privateEndpointConnections/scale-pe`;
+  const created = await apiFor(one)('PUT', path, {
+    properties: {
+      privateEndpoint: { address: `127.0.0.1:${port}` },
+      privateLinkServiceConnectionState: { status: 'Approved' },
+    },
+  });
+  assert.ok(created.status === 201 || created.status === 200, created.text);
+  // One node on this machine holds the address; the others skip it (EADDRINUSE) and keep serving.
+  const served = await eventually(async () =>
+    send(url, '/v2/', { timeoutMs: 2_000 }).then(
+      (res) => res.status === 200,
+      () => false,
+    ),
+  );
+  assert.ok(served, 'the endpoint answers once a node opened it');
+  for (const node of nodes)
+    assert.equal((await send(node.url, '/v2/')).status, 200, 'every node still serves');
+  const deleted = await apiFor(three)('DELETE', path);
+  assert.ok(deleted.status === 200 || deleted.status === 204, deleted.text);
+  const closed = await eventually(async () =>
+    send(url, '/v2/', { timeoutMs: 2_000 }).then(
+      () => false,
+      (error: NodeJS.ErrnoException) => error.code === 'ECONNREFUSED',
+    ),
+  );
+  assert.ok(closed, 'deleted through node 3, the listener closes on whichever node had it');
 });
 
 /** One client's push: config and layer blobs, then the manifest; what the registry acknowledged. */
