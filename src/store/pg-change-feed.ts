@@ -34,6 +34,12 @@ export interface PgChangeFeedOptions {
   /** The first reconnect delay after the LISTEN connection drops (doubling up to `maxReconnectMs`). */
   reconnectMs?: number;
   maxReconnectMs?: number;
+  /**
+   * How often the LISTEN connection is probed with a query (default 10 s; 0 turns it off). A peer that
+   * vanished without closing the TCP connection (a partition, a failed-over server) sends no error: the
+   * probe's timeout is what notices, and the feed reconnects (and resyncs).
+   */
+  heartbeatMs?: number;
 }
 
 /** What travels in a notification: which node published, and the event. */
@@ -59,6 +65,7 @@ export class PgChangeFeed implements ChangeFeed {
   private closed = false;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private readonly resyncTimer: NodeJS.Timeout | undefined;
+  private readonly heartbeatTimer: NodeJS.Timeout | undefined;
 
   private constructor(private readonly options: PgChangeFeedOptions) {
     this.pool = new pg.Pool({
@@ -72,6 +79,11 @@ export class PgChangeFeed implements ChangeFeed {
     if (interval > 0) {
       this.resyncTimer = setInterval(() => this.deliver({ kind: 'resync' }), interval);
       this.resyncTimer.unref();
+    }
+    const heartbeat = options.heartbeatMs ?? 10_000;
+    if (heartbeat > 0) {
+      this.heartbeatTimer = setInterval(() => this.probe(heartbeat), heartbeat);
+      this.heartbeatTimer.unref();
     }
   }
 
@@ -126,6 +138,7 @@ export class PgChangeFeed implements ChangeFeed {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.resyncTimer);
+    clearInterval(this.heartbeatTimer);
     clearTimeout(this.reconnectTimer);
     const client = this.listenClient;
     this.listenClient = undefined;
@@ -171,6 +184,16 @@ export class PgChangeFeed implements ChangeFeed {
       return;
     }
     this.listenClient = client;
+  }
+
+  /** Asks the LISTEN connection a question; no answer within `timeoutMs` means it is gone. */
+  private probe(timeoutMs: number): void {
+    const client = this.listenClient;
+    if (!client) return;
+    client.query({ text: 'SELECT 1', query_timeout: timeoutMs } as pg.QueryConfig).catch((error: unknown) => {
+      this.options.log.warn({ err: error }, 'change feed listen connection unresponsive');
+      this.lost(client);
+    });
   }
 
   private received(payload: string | undefined): void {

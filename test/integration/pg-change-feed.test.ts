@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import pg from 'pg';
@@ -49,6 +50,43 @@ const listenConnections = (url: string, node: string) =>
   ]);
 
 const ipSet = (name: string): ChangeEvent => ({ kind: 'ipSet', name });
+
+/**
+ * A TCP relay in front of PostgreSQL whose open connections can be frozen: bytes stop flowing both
+ * ways and nothing is closed, as in a network partition. Connections made later flow normally.
+ */
+async function partitionableRelay(url: string) {
+  const target = new URL(url);
+  const sockets: Socket[] = [];
+  const frozen = new WeakSet<Socket>();
+  const server = createServer((downstream) => {
+    const upstream = connect(Number(target.port), target.hostname);
+    sockets.push(downstream, upstream);
+    const pipe = (from: Socket, to: Socket) =>
+      from.on('data', (chunk) => {
+        if (!frozen.has(from)) to.write(chunk);
+      });
+    pipe(downstream, upstream);
+    pipe(upstream, downstream);
+    const close = () => {
+      downstream.destroy();
+      upstream.destroy();
+    };
+    downstream.on('error', close).on('close', close);
+    upstream.on('error', close).on('close', close);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const relayed = new URL(url);
+  relayed.port = String((server.address() as AddressInfo).port);
+  return {
+    url: relayed.toString(),
+    freeze: () => sockets.forEach((socket) => frozen.add(socket)),
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
 
 describe('PgChangeFeed', () => {
   it('delivers an event published on one node to the other, once to the publisher, in order', async (t) => {
@@ -103,6 +141,36 @@ describe('PgChangeFeed', () => {
       assert.deepEqual(onB, [{ kind: 'resync' }, ipSet('after')]);
     } finally {
       await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('notices a LISTEN connection that went silent (a partition), reconnects and resyncs', async (t) => {
+    const url = await postgresDatabase(t);
+    if (!url) return;
+    const relay = await partitionableRelay(url);
+    const { log, lines } = capturingLog();
+    const a = await PgChangeFeed.start({ url, nodeId: 'A', log, resyncIntervalMs: 0 });
+    const b = await PgChangeFeed.start({
+      url: relay.url,
+      nodeId: 'B',
+      log,
+      resyncIntervalMs: 0,
+      heartbeatMs: 100,
+      reconnectMs: 20,
+    });
+    try {
+      const onB = recorder(b);
+      a.publish(ipSet('before'));
+      await waitFor('B to receive the first event', () => onB.length === 1);
+      relay.freeze();
+      await waitFor('B to resync over a new connection', () => onB.some((event) => event.kind === 'resync'));
+      assert.ok(lines.some((line) => line.msg === 'change feed listen connection unresponsive'));
+      a.publish(ipSet('after'));
+      await waitFor('B to receive the next event', () => onB.length === 3);
+      assert.deepEqual(onB, [ipSet('before'), { kind: 'resync' }, ipSet('after')]);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+      await relay.close();
     }
   });
 
