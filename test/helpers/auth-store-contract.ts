@@ -19,6 +19,25 @@ export interface SharedStores<T> {
   dispose(): Promise<void>;
 }
 
+/**
+ * Wraps one contract test: opens the stores, runs `fn`, disposes of them; returns at once when the
+ * factory skipped the test (its database is not installed).
+ */
+export function withStores<T>(
+  factory: SharedStoreFactory<T>,
+  fn: (store: T, opened: SharedStores<T>) => Promise<void>,
+): (t: TestContext) => Promise<void> {
+  return async (t) => {
+    const opened = await factory(t);
+    if (!opened) return;
+    try {
+      await fn(opened.store, opened);
+    } finally {
+      await opened.dispose();
+    }
+  };
+}
+
 const REG = 'contract';
 const T = Date.UTC(2026, 11, 1, 10, 0, 0);
 
@@ -72,16 +91,8 @@ function signIn(extra: Partial<SignInRecord> = {}): SignInRecord {
 /** The behaviour every `AuthStore` must have, on one node and between two nodes racing. */
 export function authStoreContract(name: string, factory: SharedStoreFactory<AuthStore>): void {
   describe(`AuthStore contract: ${name}`, () => {
-    const withStore =
-      (fn: (store: AuthStore, more: SharedStores<AuthStore>) => Promise<void>) => async (t: TestContext) => {
-        const opened = await factory(t);
-        if (!opened) return; // skipped: the database is not installed
-        try {
-          await fn(opened.store, opened);
-        } finally {
-          await opened.dispose();
-        }
-      };
+    const withStore = (fn: (store: AuthStore, more: SharedStores<AuthStore>) => Promise<void>) =>
+      withStores(factory, fn);
 
     it(
       'signing keys: added once by kid, listed oldest first with every field',
@@ -273,6 +284,21 @@ export function authStoreContract(name: string, factory: SharedStoreFactory<Auth
         );
         await store.pruneSignIns(new Date(0), 0);
         assert.deepEqual(await store.querySignIns({ limit: 100 }), []);
+      }),
+    );
+
+    it(
+      'two nodes pruning the sign-in log at once leave the bound, and the newest rows',
+      withStore(async (store, { node }) => {
+        const other = await node();
+        const rows = Array.from({ length: 40 }, (_, m) =>
+          signIn({ minute: new Date(T + m * 60_000), lastSeen: new Date(T + m * 60_000) }),
+        );
+        await store.appendSignIns(rows);
+        await Promise.all([store.pruneSignIns(new Date(0), 10), other.pruneSignIns(new Date(0), 7)]);
+        const left = await store.querySignIns({ limit: 100 });
+        assert.ok(left.length <= 10 && left.length >= 7, String(left.length));
+        assert.equal(left[0]!.minute.getTime(), T + 39 * 60_000);
       }),
     );
 

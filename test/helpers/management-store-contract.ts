@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it, type TestContext } from 'node:test';
+import { describe, it } from 'node:test';
 import type {
   DenialAuditStore,
   DenialBucket,
@@ -7,7 +7,7 @@ import type {
   IdentityStore,
   IpSetStore,
 } from '../../src/store/types.js';
-import type { SharedStoreFactory, SharedStores } from './auth-store-contract.js';
+import { withStores, type SharedStoreFactory, type SharedStores } from './auth-store-contract.js';
 
 /** What the management store is: identities and roles, the denial log and named IP sets. */
 export type ManagementStore = IdentityStore & DenialAuditStore & IpSetStore;
@@ -48,17 +48,8 @@ const everything = { limit: 1000, seriesSince: new Date(0) };
 /** The behaviour every management store must have, on one node and between two nodes racing. */
 export function managementStoreContract(name: string, factory: SharedStoreFactory<ManagementStore>): void {
   describe(`management store contract: ${name}`, () => {
-    const withStore =
-      (fn: (store: ManagementStore, more: SharedStores<ManagementStore>) => Promise<void>) =>
-      async (t: TestContext) => {
-        const opened = await factory(t);
-        if (!opened) return; // skipped: the database is not installed
-        try {
-          await fn(opened.store, opened);
-        } finally {
-          await opened.dispose();
-        }
-      };
+    const withStore = (fn: (store: ManagementStore, more: SharedStores<ManagementStore>) => Promise<void>) =>
+      withStores(factory, fn);
 
     it(
       'identities: unique id and name, read by either, listed by name and kind, counted, deleted with roles',
@@ -241,6 +232,25 @@ export function managementStoreContract(name: string, factory: SharedStoreFactor
         assert.equal(left.length, 6, 'minute 7 would leave 9 > 7 rows, so it went whole');
         assert.ok(left.every((b) => b.minute.getTime() >= T + 8 * 60_000));
         assert.deepEqual(await store.pruneDenials(new Date(0), 7), { deleted: 0 });
+      }),
+    );
+
+    it(
+      'two nodes pruning the denial log at once leave at most the bound, the newest minutes whole',
+      withStore(async (store, { node }) => {
+        const other = await node();
+        const buckets: DenialBucket[] = [];
+        for (let m = 0; m < 20; m++)
+          for (const clientIp of ['10.0.0.1', '10.0.0.2'])
+            buckets.push(bucket({ clientIp, minute: new Date(T + m * 60_000) }));
+        await store.addDenialCounts(buckets);
+        const [a, b] = await Promise.all([
+          store.pruneDenials(new Date(0), 9),
+          other.pruneDenials(new Date(0), 9),
+        ]);
+        const left = (await store.queryDenials(REG, everything)).buckets;
+        assert.equal(left.length, 8, 'minutes 16 to 19');
+        assert.equal(a.deleted + b.deleted, 32, 'each bucket deleted once');
       }),
     );
 

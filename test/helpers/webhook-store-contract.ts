@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { describe, it, type TestContext } from 'node:test';
+import { describe, it } from 'node:test';
 import type { DeliveryRecord, WebhookRecord, WebhookStore } from '../../src/store/webhook-types.js';
-import type { SharedStoreFactory, SharedStores } from './auth-store-contract.js';
+import { withStores, type SharedStoreFactory, type SharedStores } from './auth-store-contract.js';
 
 const REG = 'contract';
 
@@ -39,17 +39,8 @@ function delivery(id: string, at: number, extra: Partial<DeliveryRecord> = {}): 
 /** The behaviour every `WebhookStore` must have, on one node and between nodes claiming deliveries. */
 export function webhookStoreContract(name: string, factory: SharedStoreFactory<WebhookStore>): void {
   describe(`WebhookStore contract: ${name}`, () => {
-    const withStore =
-      (fn: (store: WebhookStore, more: SharedStores<WebhookStore>) => Promise<void>) =>
-      async (t: TestContext) => {
-        const opened = await factory(t);
-        if (!opened) return; // skipped: the database is not installed
-        try {
-          await fn(opened.store, opened);
-        } finally {
-          await opened.dispose();
-        }
-      };
+    const withStore = (fn: (store: WebhookStore, more: SharedStores<WebhookStore>) => Promise<void>) =>
+      withStores(factory, fn);
 
     it(
       'webhooks: create once, update, list by name, delete with their deliveries',

@@ -1,4 +1,4 @@
-import type { Generated, Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { ChangeEvent, ChangeFeed } from '../change-feed.js';
 import type {
   AuthStore,
@@ -12,7 +12,9 @@ import type {
 } from '../types.js';
 import type { SqlDatabase } from './database.js';
 import { registerMigrations, type MigrationSet } from './migrations.js';
-import { ALL_ROWS, chunks, greatest, lockKey, runDdl, touched, writeTransaction } from './statements.js';
+import { deleteSignInsOf, SIGN_IN_DDL, SqlSignInLogStore } from './sign-in-log-store.js';
+import { scopeMapRow, tokenRow, toScopeMap, toToken, type ScopeMapRow, type TokenRow } from './auth-rows.js';
+import { lockKey, publishIf, runDdl, touched, writeTransaction } from './statements.js';
 
 /** The schema the embedded SQLite store has always had (kept byte for byte in meaning). */
 const DDL = `
@@ -52,60 +54,13 @@ CREATE TABLE IF NOT EXISTS tokens (
   version INTEGER NOT NULL,
   PRIMARY KEY (registry, name)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS sign_ins (
-  ROWID_COLUMN
-  minute INTEGER NOT NULL,
-  registry TEXT NOT NULL,
-  identity TEXT NOT NULL,
-  client_ip TEXT NOT NULL,
-  listener TEXT NOT NULL,
-  result TEXT NOT NULL,
-  count INTEGER NOT NULL,
-  last_seen INTEGER NOT NULL,
-  PRIMARY KEY (minute, registry, identity, client_ip, listener, result)
-);
-CREATE INDEX IF NOT EXISTS sign_ins_by_registry ON sign_ins (registry, minute);
 `;
 
 /** The auth store's schema steps. */
 export const AUTH_MIGRATIONS: MigrationSet = {
-  '0002-auth-tables': { up: (db, dialect) => runDdl(db, dialect, DDL) },
+  '0002-auth-tables': { up: (db, dialect) => runDdl(db, dialect, DDL + SIGN_IN_DDL) },
 };
 registerMigrations(AUTH_MIGRATIONS);
-
-interface ScopeMapRow {
-  registry: string;
-  name: string;
-  description: string;
-  actions: string;
-  created_at: number;
-  updated_at: number;
-  version: number;
-}
-
-interface TokenRow {
-  registry: string;
-  name: string;
-  scope_map: string;
-  status: 'enabled' | 'disabled';
-  passwords: string;
-  properties: string;
-  created_at: number;
-  updated_at: number;
-  version: number;
-}
-
-interface SignInRow {
-  rowid: Generated<number>;
-  minute: number;
-  registry: string;
-  identity: string;
-  client_ip: string;
-  listener: 'data' | 'management';
-  result: SignInResult;
-  count: number;
-  last_seen: number;
-}
 
 interface AuthTables {
   signing_keys: {
@@ -118,28 +73,26 @@ interface AuthTables {
   data_plane_roles: { principal_id: string; registry: string; role: DataPlaneRoleName };
   scope_maps: ScopeMapRow;
   tokens: TokenRow;
-  sign_ins: SignInRow;
 }
 
 /** The advisory-lock space of "tokens of one registry" (ASCII "tokn"). */
 const TOKEN_LOCK_SPACE = 0x746f6b6e;
-/** Sign-in rows per upsert statement (8 parameters each). */
-const SIGN_IN_ROWS_PER_STATEMENT = 500;
-const SIGN_IN_KEY = ['minute', 'registry', 'identity', 'client_ip', 'listener', 'result'] as const;
 
 /**
- * Signing keys, data-plane roles, scope maps, tokens and the sign-in log, with one set of queries for
- * SQLite and PostgreSQL. Every write that changes what a cache holds is published on `feed` after it
+ * Signing keys, data-plane roles, scope maps, tokens and (through `SqlSignInLogStore`) the sign-in log,
+ * with one set of queries for SQLite and PostgreSQL. Every write that changes what a cache holds is published on `feed` after it
  * succeeds.
  */
 export class SqlAuthStore implements AuthStore {
   private readonly db: Kysely<AuthTables>;
+  private readonly signIns: SqlSignInLogStore;
 
   constructor(
     private readonly database: SqlDatabase,
     private readonly feed?: ChangeFeed,
   ) {
     this.db = database.db as Kysely<AuthTables>;
+    this.signIns = new SqlSignInLogStore(database);
   }
 
   async listSigningKeys(): Promise<SigningKeyRecord[]> {
@@ -165,7 +118,7 @@ export class SqlAuthStore implements AuthStore {
       })
       .onConflict((oc) => oc.doNothing())
       .executeTakeFirst();
-    return this.published(touched(result) > 0, { kind: 'signingKey', kid: key.kid });
+    return publishIf(this.feed, touched(result) > 0, { kind: 'signingKey', kid: key.kid });
   }
 
   async addDataPlaneRole(a: DataPlaneRoleAssignment): Promise<void> {
@@ -174,7 +127,7 @@ export class SqlAuthStore implements AuthStore {
       .values({ principal_id: a.principalId, registry: a.registry, role: a.role })
       .onConflict((oc) => oc.doNothing())
       .executeTakeFirst();
-    this.published(touched(result) > 0, { kind: 'roles', principalId: a.principalId });
+    publishIf(this.feed, touched(result) > 0, { kind: 'roles', principalId: a.principalId });
   }
 
   async removeDataPlaneRole(a: DataPlaneRoleAssignment): Promise<boolean> {
@@ -184,7 +137,7 @@ export class SqlAuthStore implements AuthStore {
       .where('registry', '=', a.registry)
       .where('role', '=', a.role)
       .executeTakeFirst();
-    return this.published(touched(result) > 0, { kind: 'roles', principalId: a.principalId });
+    return publishIf(this.feed, touched(result) > 0, { kind: 'roles', principalId: a.principalId });
   }
 
   async dataPlaneRolesOf(principalId: string): Promise<DataPlaneRoleAssignment[]> {
@@ -235,7 +188,11 @@ export class SqlAuthStore implements AuthStore {
       .values(scopeMapRow(r))
       .onConflict((oc) => oc.doNothing())
       .executeTakeFirst();
-    return this.published(touched(result) > 0, { kind: 'scopeMap', registry: r.registry, name: r.name });
+    return publishIf(this.feed, touched(result) > 0, {
+      kind: 'scopeMap',
+      registry: r.registry,
+      name: r.name,
+    });
   }
 
   async updateScopeMap(r: ScopeMapRecord, expectedVersion: number): Promise<boolean> {
@@ -247,7 +204,11 @@ export class SqlAuthStore implements AuthStore {
       .where('name', '=', r.name)
       .where('version', '=', expectedVersion)
       .executeTakeFirst();
-    return this.published(touched(result) > 0, { kind: 'scopeMap', registry: r.registry, name: r.name });
+    return publishIf(this.feed, touched(result) > 0, {
+      kind: 'scopeMap',
+      registry: r.registry,
+      name: r.name,
+    });
   }
 
   async deleteScopeMap(registry: string, name: string): Promise<boolean> {
@@ -256,7 +217,7 @@ export class SqlAuthStore implements AuthStore {
       .where('registry', '=', registry)
       .where('name', '=', name)
       .executeTakeFirst();
-    return this.published(touched(result) > 0, { kind: 'scopeMap', registry, name });
+    return publishIf(this.feed, touched(result) > 0, { kind: 'scopeMap', registry, name });
   }
 
   async getToken(registry: string, name: string): Promise<TokenRecord | undefined> {
@@ -303,7 +264,7 @@ export class SqlAuthStore implements AuthStore {
         return 'created';
       },
     );
-    this.published(outcome === 'created', { kind: 'token', registry: r.registry, name: r.name });
+    publishIf(this.feed, outcome === 'created', { kind: 'token', registry: r.registry, name: r.name });
     return outcome;
   }
 
@@ -316,7 +277,7 @@ export class SqlAuthStore implements AuthStore {
       .where('name', '=', r.name)
       .where('version', '=', expectedVersion)
       .executeTakeFirst();
-    return this.published(touched(result) > 0, { kind: 'token', registry: r.registry, name: r.name });
+    return publishIf(this.feed, touched(result) > 0, { kind: 'token', registry: r.registry, name: r.name });
   }
 
   async deleteToken(registry: string, name: string): Promise<boolean> {
@@ -325,7 +286,7 @@ export class SqlAuthStore implements AuthStore {
       .where('registry', '=', registry)
       .where('name', '=', name)
       .executeTakeFirst();
-    return this.published(touched(result) > 0, { kind: 'token', registry, name });
+    return publishIf(this.feed, touched(result) > 0, { kind: 'token', registry, name });
   }
 
   async deleteAuthForRegistry(registry: string): Promise<void> {
@@ -345,7 +306,7 @@ export class SqlAuthStore implements AuthStore {
         .where('registry', '=', registry)
         .returning('principal_id')
         .execute();
-      await trx.deleteFrom('sign_ins').where('registry', '=', registry).execute();
+      await deleteSignInsOf(trx, registry);
       return [
         ...tokens.map((t): ChangeEvent => ({ kind: 'token', registry, name: t.name })),
         ...maps.map((m): ChangeEvent => ({ kind: 'scopeMap', registry, name: m.name })),
@@ -358,97 +319,21 @@ export class SqlAuthStore implements AuthStore {
     for (const event of events) this.feed?.publish(event);
   }
 
-  async appendSignIns(records: SignInRecord[]): Promise<void> {
-    // One row per key: a single upsert statement may not touch a row twice on PostgreSQL. Sorted, so
-    // two nodes upserting overlapping batches lock the rows in the same order and cannot deadlock.
-    const merged = new Map<string, Omit<SignInRow, 'rowid'>>();
-    for (const r of records) {
-      const row = {
-        minute: r.minute.getTime(),
-        registry: r.registry,
-        identity: r.identity,
-        client_ip: r.clientIp,
-        listener: r.listener,
-        result: r.result,
-        count: r.count,
-        last_seen: r.lastSeen.getTime(),
-      };
-      const key = JSON.stringify(SIGN_IN_KEY.map((column) => row[column]));
-      const seen = merged.get(key);
-      if (seen) {
-        seen.count += row.count;
-        seen.last_seen = Math.max(seen.last_seen, row.last_seen);
-      } else merged.set(key, row);
-    }
-    const rows = [...merged.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, row]) => row);
-    if (rows.length === 0) return;
-    const dialect = this.database.dialect;
-    const upsert = (db: Kysely<AuthTables>, slice: typeof rows) =>
-      db
-        .insertInto('sign_ins')
-        .values(slice)
-        .onConflict((oc) =>
-          oc.columns(SIGN_IN_KEY).doUpdateSet((eb) => ({
-            // Counts add up in the database, so flushes from several nodes at once lose nothing.
-            count: eb('sign_ins.count', '+', eb.ref('excluded.count')),
-            last_seen: greatest(dialect, 'sign_ins.last_seen', 'excluded.last_seen'),
-          })),
-        )
-        .execute();
-    const slices = chunks(rows, SIGN_IN_ROWS_PER_STATEMENT);
-    if (slices.length === 1) await upsert(this.db, slices[0]!);
-    else
-      await writeTransaction<AuthTables, void>(this.database, async (trx) => {
-        for (const slice of slices) await upsert(trx, slice);
-      });
+  appendSignIns(records: SignInRecord[]): Promise<void> {
+    return this.signIns.appendSignIns(records);
   }
 
-  async querySignIns(filter: {
+  querySignIns(filter: {
     registry?: string;
     since?: Date;
     result?: SignInResult;
     limit: number;
   }): Promise<SignInRecord[]> {
-    let query = this.db
-      .selectFrom('sign_ins')
-      .select(['minute', 'registry', 'identity', 'client_ip', 'listener', 'result', 'count', 'last_seen'])
-      .where('minute', '>=', filter.since?.getTime() ?? 0);
-    if (filter.registry !== undefined) query = query.where('registry', '=', filter.registry);
-    if (filter.result !== undefined) query = query.where('result', '=', filter.result);
-    const rows = await query.orderBy('last_seen', 'desc').limit(filter.limit).execute();
-    return rows.map((r) => ({
-      minute: new Date(r.minute),
-      registry: r.registry,
-      identity: r.identity,
-      clientIp: r.client_ip,
-      listener: r.listener,
-      result: r.result,
-      count: r.count,
-      lastSeen: new Date(r.last_seen),
-    }));
+    return this.signIns.querySignIns(filter);
   }
 
-  async pruneSignIns(before: Date, maxRows: number): Promise<void> {
-    await this.db.deleteFrom('sign_ins').where('minute', '<', before.getTime()).execute();
-    await this.db
-      .deleteFrom('sign_ins')
-      .where(
-        'rowid',
-        'in',
-        this.db
-          .selectFrom('sign_ins')
-          .select('rowid')
-          .orderBy('minute', 'desc')
-          .limit(ALL_ROWS)
-          .offset(maxRows),
-      )
-      .execute();
-  }
-
-  /** Publishes `event` when `changed`; returns `changed`. */
-  private published(changed: boolean, event: ChangeEvent): boolean {
-    if (changed) this.feed?.publish(event);
-    return changed;
+  pruneSignIns(before: Date, maxRows: number): Promise<void> {
+    return this.signIns.pruneSignIns(before, maxRows);
   }
 }
 
@@ -467,76 +352,4 @@ function toRole(r: {
   role: DataPlaneRoleName;
 }): DataPlaneRoleAssignment {
   return { principalId: r.principal_id, registry: r.registry, role: r.role };
-}
-
-function scopeMapRow(r: ScopeMapRecord): ScopeMapRow {
-  return {
-    registry: r.registry,
-    name: r.name,
-    description: r.description,
-    actions: JSON.stringify(r.actions),
-    created_at: r.createdAt.getTime(),
-    updated_at: r.updatedAt.getTime(),
-    version: r.version,
-  };
-}
-
-function toScopeMap(row: ScopeMapRow): ScopeMapRecord {
-  return {
-    registry: row.registry,
-    name: row.name,
-    description: row.description,
-    actions: JSON.parse(row.actions) as string[],
-    createdAt: new Date(row.created_at),
-    updatedAt: new Date(row.updated_at),
-    version: row.version,
-  };
-}
-
-/** Token passwords are stored as JSON with epoch-millisecond times (the embedded encoding). */
-interface StoredPassword {
-  name: 'password1' | 'password2';
-  hash: string;
-  createdAt: number;
-  expiry?: number;
-}
-
-function tokenRow(r: TokenRecord): TokenRow {
-  const passwords: StoredPassword[] = r.passwords.map((p) => ({
-    name: p.name,
-    hash: p.hash,
-    createdAt: p.createdAt.getTime(),
-    ...(p.expiry ? { expiry: p.expiry.getTime() } : {}),
-  }));
-  return {
-    registry: r.registry,
-    name: r.name,
-    scope_map: r.scopeMap,
-    status: r.status,
-    passwords: JSON.stringify(passwords),
-    properties: JSON.stringify(r.properties),
-    created_at: r.createdAt.getTime(),
-    updated_at: r.updatedAt.getTime(),
-    version: r.version,
-  };
-}
-
-function toToken(row: TokenRow): TokenRecord {
-  const passwords = JSON.parse(row.passwords) as StoredPassword[];
-  return {
-    registry: row.registry,
-    name: row.name,
-    scopeMap: row.scope_map,
-    status: row.status,
-    passwords: passwords.map((p) => ({
-      name: p.name,
-      hash: p.hash,
-      createdAt: new Date(p.createdAt),
-      ...(p.expiry !== undefined ? { expiry: new Date(p.expiry) } : {}),
-    })),
-    properties: JSON.parse(row.properties) as Record<string, unknown>,
-    createdAt: new Date(row.created_at),
-    updatedAt: new Date(row.updated_at),
-    version: row.version,
-  };
 }

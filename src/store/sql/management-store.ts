@@ -14,7 +14,7 @@ import type {
 import type { SqlDatabase } from './database.js';
 import { DENIAL_DDL, MIGRATE_PER_REQUEST_LOG, SqlDenialLogStore } from './denial-log-store.js';
 import { registerMigrations, type MigrationSet } from './migrations.js';
-import { runDdl, touched, writeTransaction } from './statements.js';
+import { publishIf, runDdl, touched, writeTransaction } from './statements.js';
 
 /** The schema the embedded SQLite store has always had (`allowed_networks` came later, by ALTER). */
 const DDL = `
@@ -118,7 +118,7 @@ export class SqlManagementStore implements IdentityStore, DenialAuditStore, IpSe
       })
       .onConflict((oc) => oc.doNothing())
       .executeTakeFirst();
-    return this.published(touched(result) > 0, [{ kind: 'identity', id: identity.id }]);
+    return publishIf(this.feed, touched(result) > 0, { kind: 'identity', id: identity.id });
   }
 
   async getIdentity(id: string): Promise<IdentityRecord | undefined> {
@@ -146,10 +146,7 @@ export class SqlManagementStore implements IdentityStore, DenialAuditStore, IpSe
       await trx.deleteFrom('role_assignments').where('principal_id', '=', id).execute();
       return touched(await trx.deleteFrom('identities').where('id', '=', id).executeTakeFirst()) > 0;
     });
-    return this.published(deleted, [
-      { kind: 'identity', id },
-      { kind: 'roles', principalId: id },
-    ]);
+    return publishIf(this.feed, deleted, { kind: 'identity', id }, { kind: 'roles', principalId: id });
   }
 
   async countIdentities(): Promise<number> {
@@ -168,7 +165,7 @@ export class SqlManagementStore implements IdentityStore, DenialAuditStore, IpSe
         oc.columns(['principal_id', 'registry']).doUpdateSet((eb) => ({ role: eb.ref('excluded.role') })),
       )
       .execute();
-    this.published(true, [{ kind: 'roles', principalId: assignment.principalId }]);
+    publishIf(this.feed, true, { kind: 'roles', principalId: assignment.principalId });
   }
 
   async removeRole(principalId: string, registry: string): Promise<boolean> {
@@ -177,7 +174,7 @@ export class SqlManagementStore implements IdentityStore, DenialAuditStore, IpSe
       .where('principal_id', '=', principalId)
       .where('registry', '=', registry)
       .executeTakeFirst();
-    return this.published(touched(result) > 0, [{ kind: 'roles', principalId }]);
+    return publishIf(this.feed, touched(result) > 0, { kind: 'roles', principalId });
   }
 
   async rolesOf(principalId: string): Promise<RoleAssignment[]> {
@@ -196,9 +193,11 @@ export class SqlManagementStore implements IdentityStore, DenialAuditStore, IpSe
       .where('registry', '=', registry)
       .returning('principal_id')
       .execute();
-    this.published(
+    const principals = new Set(rows.map((r) => r.principal_id));
+    publishIf(
+      this.feed,
       true,
-      rows.map((r) => ({ kind: 'roles', principalId: r.principal_id })),
+      ...[...principals].map((principalId): ChangeEvent => ({ kind: 'roles', principalId })),
     );
   }
 
@@ -252,18 +251,12 @@ export class SqlManagementStore implements IdentityStore, DenialAuditStore, IpSe
             .where('name', '=', set.name)
             .where('version', '=', expectedVersion)
             .executeTakeFirst();
-    return this.published(touched(result) > 0, [{ kind: 'ipSet', name: set.name }]);
+    return publishIf(this.feed, touched(result) > 0, { kind: 'ipSet', name: set.name });
   }
 
   async deleteIpSet(name: string): Promise<boolean> {
     const result = await this.db.deleteFrom('ip_sets').where('name', '=', name).executeTakeFirst();
-    return this.published(touched(result) > 0, [{ kind: 'ipSet', name }]);
-  }
-
-  /** Publishes `events` when `changed`; returns `changed`. */
-  private published(changed: boolean, events: ChangeEvent[]): boolean {
-    if (changed) for (const event of events) this.feed?.publish(event);
-    return changed;
+    return publishIf(this.feed, touched(result) > 0, { kind: 'ipSet', name });
   }
 }
 

@@ -1,4 +1,5 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
+import type { ChangeEvent, ChangeFeed } from '../change-feed.js';
 import type { AnyKysely, SqlDatabase, SqlDialect } from './database.js';
 
 /**
@@ -92,3 +93,9 @@ export function chunks<T>(items: T[], size: number): T[][] {
 
 /** A large LIMIT for "every row after OFFSET n" (SQLite has no OFFSET without LIMIT). */
 export const ALL_ROWS = Number.MAX_SAFE_INTEGER;
+
+/** Publishes `events` on `feed` when the write `changed` something; returns `changed`. */
+export function publishIf(feed: ChangeFeed | undefined, changed: boolean, ...events: ChangeEvent[]): boolean {
+  if (changed) for (const event of events) feed?.publish(event);
+  return changed;
+}
