@@ -156,16 +156,18 @@ export class AzureBlobStore implements BlobStore {
     const listing = await source.getBlockList('committed').catch(notFoundAs(`upload ${uploadId}`));
     const blocks = committedBlocks(listing.committedBlocks ?? []);
     const kept = prefixBlocks(blocks, length, uploadId);
+    let version = listing.etag;
     if (kept.length < blocks.length) {
       // Cut off what an interrupted chunk committed past the accepted length before copying.
-      await source
+      const cut = await source
         .commitBlockList(
           kept.map((block) => block.id),
           { conditions: { ifMatch: listing.etag } },
         )
         .catch((error: unknown) => this.lostRace(error, source, uploadId));
+      version = cut.etag;
     }
-    await this.copyIntoPlace(source, this.blob(registry, digest), uploadId);
+    await this.copyIntoPlace(source, version, this.blob(registry, digest), uploadId);
     await source.deleteIfExists();
   }
 
@@ -200,14 +202,26 @@ export class AzureBlobStore implements BlobStore {
    * the copy finished. A blob already there counts once its own copy succeeded (two nodes committed
    * the same digest); a copy there that failed is removed and ours retried.
    */
-  private async copyIntoPlace(source: BlockBlobClient, target: BlobClient, uploadId: string): Promise<void> {
+  private async copyIntoPlace(
+    source: BlockBlobClient,
+    version: string | undefined,
+    target: BlobClient,
+    uploadId: string,
+  ): Promise<void> {
     const sourceUrl = await this.readableUrl(source);
     for (let attempt = 0; attempt < COPY_ATTEMPTS; attempt++) {
       try {
-        const poller = await target.beginCopyFromURL(sourceUrl, { conditions: { ifNoneMatch: '*' } });
+        // Only the upload exactly as checked above: a write that lands meanwhile fails the copy.
+        const poller = await target.beginCopyFromURL(sourceUrl, {
+          conditions: { ifNoneMatch: '*' },
+          sourceConditions: { ifMatch: version },
+        });
         if (poller.getOperationState().result?.copyStatus === 'success') return;
       } catch (error) {
         if (isStatus(error, 404)) throw new StoreNotFoundError(`upload ${uploadId}`);
+        // 412 is the source's condition or the target's, depending on the service: look which.
+        if (isStatus(error, 412) && (await sourceChanged(source, version)))
+          await this.lostRace(error, source, uploadId);
         if (!isStatus(error, 409) && !isStatus(error, 412)) throw error;
       }
       const settled = await settleCopy(target);
@@ -271,6 +285,16 @@ async function settleCopy(target: BlobClient): Promise<CopyOutcome> {
       throw new Error(`the copy onto ${target.name} is still pending after ${COPY_TIMEOUT_MS} ms`);
     await new Promise((resolve) => setTimeout(resolve, delay));
     delay = Math.min(delay * 2, 2_000);
+  }
+}
+
+/** Whether the upload is no longer at `version` (changed or gone), i.e. a copy was refused for its source. */
+async function sourceChanged(source: BlockBlobClient, version: string | undefined): Promise<boolean> {
+  try {
+    return (await source.getProperties()).etag !== version;
+  } catch (error) {
+    if (isStatus(error, 404)) return true;
+    throw error;
   }
 }
 
