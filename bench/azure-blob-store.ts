@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { BlobServiceClient } from '@azure/storage-blob';
 import { AzureBlobStore } from '../src/store/azure-blob-store.js';
 import { FsBlobStore } from '../src/store/fs-blob-store.js';
 import type { BlobStore } from '../src/store/types.js';
@@ -61,10 +62,14 @@ try {
     connectionString = azuriteConnectionString(azurite.port);
   }
   await measure('FsBlobStore', new FsBlobStore(dir));
-  await measure(
-    'AzureBlobStore',
-    await AzureBlobStore.fromConfig({ connectionString, container: `bench-${process.pid}` }),
-  );
+  const container = `bench-${process.pid}`;
+  try {
+    await measure('AzureBlobStore', await AzureBlobStore.fromConfig({ connectionString, container }));
+  } finally {
+    await BlobServiceClient.fromConnectionString(connectionString)
+      .getContainerClient(container)
+      .deleteIfExists();
+  }
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

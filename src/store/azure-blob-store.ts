@@ -8,7 +8,7 @@ import {
   type BlockBlobClient,
   type ContainerClient,
 } from '@azure/storage-blob';
-import { committedBlocks, prefixBlocks, stageStream } from './azure-upload-blocks.js';
+import { SeenPrefixes, committedBlocks, prefixBlocks, stageStream } from './azure-upload-blocks.js';
 import { StoreConflictError, StoreNotFoundError } from './errors.js';
 import type { BlobStore, ByteRange } from './types.js';
 
@@ -37,6 +37,8 @@ const DOWNLOAD_RETRIES = 5;
  * treated as absent, so nothing partial is ever served.
  */
 export class AzureBlobStore implements BlobStore {
+  private readonly seen = new SeenPrefixes();
+
   constructor(private readonly container: ContainerClient) {}
 
   /**
@@ -122,6 +124,8 @@ export class AzureBlobStore implements BlobStore {
     const client = this.upload(registry, uploadId);
     const listing = await client.getBlockList('committed').catch(notFoundAs(`upload ${uploadId}`));
     const kept = prefixBlocks(committedBlocks(listing.committedBlocks ?? []), offset, uploadId);
+    const key = `${registry}/${uploadId}`;
+    this.seen.check(key, offset, kept, uploadId);
     const staged = await stageStream(client, offset, data);
     if (staged.ids.length === 0) return 0;
     // Only if nobody committed since we looked: a cancelled upload is not resurrected, and of two
@@ -131,15 +135,25 @@ export class AzureBlobStore implements BlobStore {
         conditions: { ifMatch: listing.etag },
       })
       .catch((error: unknown) => this.lostRace(error, client, uploadId));
+    this.seen.remember(key, offset + staged.bytes, [
+      ...kept,
+      {
+        id: staged.ids[staged.ids.length - 1]!,
+        offset: offset + staged.bytes - staged.lastSize,
+        size: staged.lastSize,
+      },
+    ]);
     return staged.bytes;
   }
 
   async readUpload(registry: string, uploadId: string, length: number): Promise<Readable> {
     const client = this.upload(registry, uploadId);
-    if (length === 0) {
-      await client.getProperties().catch(notFoundAs(`upload ${uploadId}`));
-      return Readable.from([]);
-    }
+    // The blocks first: what is read is then the prefix this node's hash will describe (a rewrite in
+    // between is caught by the next write's or the commit's check against them).
+    const listing = await client.getBlockList('committed').catch(notFoundAs(`upload ${uploadId}`));
+    const blocks = committedBlocks(listing.committedBlocks ?? []);
+    this.seen.remember(`${registry}/${uploadId}`, length, blocks);
+    if (length === 0) return Readable.from([]);
     const response = await client
       .download(0, length, { maxRetryRequests: DOWNLOAD_RETRIES })
       .catch(notFoundAs(`upload ${uploadId}`));
@@ -156,21 +170,27 @@ export class AzureBlobStore implements BlobStore {
     const listing = await source.getBlockList('committed').catch(notFoundAs(`upload ${uploadId}`));
     const blocks = committedBlocks(listing.committedBlocks ?? []);
     const kept = prefixBlocks(blocks, length, uploadId);
+    const key = `${registry}/${uploadId}`;
+    this.seen.check(key, length, kept, uploadId);
+    let version = listing.etag;
     if (kept.length < blocks.length) {
       // Cut off what an interrupted chunk committed past the accepted length before copying.
-      await source
+      const cut = await source
         .commitBlockList(
           kept.map((block) => block.id),
           { conditions: { ifMatch: listing.etag } },
         )
         .catch((error: unknown) => this.lostRace(error, source, uploadId));
+      version = cut.etag;
     }
-    await this.copyIntoPlace(source, this.blob(registry, digest), uploadId);
+    await this.copyIntoPlace(source, version, this.blob(registry, digest), uploadId);
+    this.seen.forget(key);
     await source.deleteIfExists();
   }
 
   async deleteUpload(registry: string, uploadId: string): Promise<void> {
     // Deleting the blob discards its committed and its staged blocks alike.
+    this.seen.forget(`${registry}/${uploadId}`);
     await this.upload(registry, uploadId).deleteIfExists();
   }
 
@@ -200,14 +220,26 @@ export class AzureBlobStore implements BlobStore {
    * the copy finished. A blob already there counts once its own copy succeeded (two nodes committed
    * the same digest); a copy there that failed is removed and ours retried.
    */
-  private async copyIntoPlace(source: BlockBlobClient, target: BlobClient, uploadId: string): Promise<void> {
+  private async copyIntoPlace(
+    source: BlockBlobClient,
+    version: string | undefined,
+    target: BlobClient,
+    uploadId: string,
+  ): Promise<void> {
     const sourceUrl = await this.readableUrl(source);
     for (let attempt = 0; attempt < COPY_ATTEMPTS; attempt++) {
       try {
-        const poller = await target.beginCopyFromURL(sourceUrl, { conditions: { ifNoneMatch: '*' } });
+        // Only the upload exactly as checked above: a write that lands meanwhile fails the copy.
+        const poller = await target.beginCopyFromURL(sourceUrl, {
+          conditions: { ifNoneMatch: '*' },
+          sourceConditions: { ifMatch: version },
+        });
         if (poller.getOperationState().result?.copyStatus === 'success') return;
       } catch (error) {
         if (isStatus(error, 404)) throw new StoreNotFoundError(`upload ${uploadId}`);
+        // 412 is the source's condition or the target's, depending on the service: look which.
+        if (isStatus(error, 412) && (await sourceChanged(source, version)))
+          await this.lostRace(error, source, uploadId);
         if (!isStatus(error, 409) && !isStatus(error, 412)) throw error;
       }
       const settled = await settleCopy(target);
@@ -271,6 +303,16 @@ async function settleCopy(target: BlobClient): Promise<CopyOutcome> {
       throw new Error(`the copy onto ${target.name} is still pending after ${COPY_TIMEOUT_MS} ms`);
     await new Promise((resolve) => setTimeout(resolve, delay));
     delay = Math.min(delay * 2, 2_000);
+  }
+}
+
+/** Whether the upload is no longer at `version` (changed or gone), i.e. a copy was refused for its source. */
+async function sourceChanged(source: BlockBlobClient, version: string | undefined): Promise<boolean> {
+  try {
+    return (await source.getProperties()).etag !== version;
+  } catch (error) {
+    if (isStatus(error, 404)) return true;
+    throw error;
   }
 }
 

@@ -70,14 +70,14 @@ export function prefixBlocks(blocks: UploadBlock[], length: number, uploadId: st
 
 /**
  * Stages `data` as blocks of `BLOCK_BYTES` starting at `offset`, at most `STAGING_CONCURRENCY` in
- * flight, pulling from the stream only as staging keeps up. Resolves to the new blocks' ids and the
- * byte count; rejects (after every started request settled) when the stream or a request fails.
+ * flight, pulling from the stream only as staging keeps up. Resolves to the new blocks' ids, the
+ * byte count and the last block's size; rejects (after every started request settled) when the stream or a request fails.
  */
 export async function stageStream(
   client: BlockBlobClient,
   offset: number,
   data: Readable,
-): Promise<{ ids: string[]; bytes: number }> {
+): Promise<{ ids: string[]; bytes: number; lastSize: number }> {
   const nonce = writeNonce();
   const ids: string[] = [];
   const inFlight = new Set<Promise<void>>();
@@ -85,10 +85,12 @@ export async function stageStream(
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   let position = offset;
+  let lastSize = 0;
 
   const stage = async (block: Buffer) => {
     const id = blockId(position, nonce);
     position += block.length;
+    lastSize = block.length;
     ids.push(id);
     // Every request gets its handler at once: a failed stage must not become an unhandled rejection
     // while the loop is waiting on the stream.
@@ -127,5 +129,50 @@ export async function stageStream(
     await Promise.allSettled(inFlight);
   }
   if (failure !== undefined) throw failure;
-  return { ids, bytes: position - offset };
+  return { ids, bytes: position - offset, lastSize };
+}
+
+/** Uploads whose hashed prefix this node remembers; past this, the oldest are forgotten (no check then). */
+const MAX_REMEMBERED = 10_000;
+
+/**
+ * Which prefix of each upload this node last wrote or read, named by the id of the block ending it.
+ * The service keeps a running hash per upload on the node that wrote the last chunk; if another node
+ * rewrote that prefix meanwhile (two nodes raced on one chunk, and this one won the session's offset
+ * but lost the bytes), that hash no longer describes the stored bytes. Block ids are unique per write
+ * and a rewrite drops every block after its offset, so the prefix is unchanged exactly when the block
+ * that ended it is still where it was.
+ */
+export class SeenPrefixes {
+  private readonly seen = new Map<string, { end: number; lastBlock: string }>();
+
+  /**
+   * Notes that this node's view of the upload is its first `end` bytes, `blocks` being the upload's
+   * committed blocks; forgets it when `end` falls inside a block (a read the service never makes).
+   */
+  remember(key: string, end: number, blocks: UploadBlock[]): void {
+    this.seen.delete(key);
+    const last = blocks.filter((block) => block.offset + block.size <= end).pop();
+    if (end > 0 && (!last || last.offset + last.size !== end)) return;
+    this.seen.set(key, { end, lastBlock: last?.id ?? '' });
+    if (this.seen.size > MAX_REMEMBERED) this.seen.delete(this.seen.keys().next().value!);
+  }
+
+  /**
+   * Refuses (and forgets, so that the caller's retry re-reads and goes on) when the first `end` bytes
+   * are no longer those this node saw; `kept` are the upload's current blocks up to `end`.
+   */
+  check(key: string, end: number, kept: UploadBlock[], uploadId: string): void {
+    const seen = this.seen.get(key);
+    if (!seen || seen.end !== end || end === 0) return;
+    if (kept[kept.length - 1]?.id === seen.lastBlock) return;
+    this.seen.delete(key);
+    throw new StoreConflictError(
+      `upload ${uploadId} was rewritten by another writer since this node last wrote or read it`,
+    );
+  }
+
+  forget(key: string): void {
+    this.seen.delete(key);
+  }
 }

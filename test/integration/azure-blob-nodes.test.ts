@@ -197,3 +197,28 @@ it('two nodes writing the same offset at once: exactly one wins and the upload h
   const winner = results[0]!.status === 'fulfilled' ? 'from node one' : 'from node two';
   assert.equal((await readAll(await two.readUpload(REG, 'race', 13))).toString(), winner);
 });
+
+it('a node whose view of an upload was rewritten by another node is refused until it re-reads', async (t) => {
+  const stores = await nodes(t, 2);
+  if (!stores) return;
+  const [one, two] = stores as [AzureBlobStore, AzureBlobStore];
+  const first = randomBlob(1000);
+  const second = randomBlob(1000);
+  await one.createUpload(REG, 'view');
+  await one.writeUpload(REG, 'view', 0, Readable.from([first]));
+  // Node two rewrites the same offset (it won the bytes of a race whose session node one won).
+  await two.writeUpload(REG, 'view', 0, Readable.from([second]));
+  // Node one's running hash describes `first`: neither its next chunk nor its commit may go ahead...
+  await assert.rejects(
+    one.writeUpload(REG, 'view', 1000, Readable.from([randomBlob(10)])),
+    StoreConflictError,
+  );
+  await one.writeUpload(REG, 'view', 0, Readable.from([first]));
+  await two.writeUpload(REG, 'view', 0, Readable.from([second]));
+  await assert.rejects(one.commitUpload(REG, 'view', digestOf(first), 1000), StoreConflictError);
+  assert.equal(await one.stat(REG, digestOf(first)), undefined, 'nothing was committed under the stale hash');
+  // ...until it re-reads (re-hashes) the stored prefix, which it then commits under its true digest.
+  assert.equal(await sha256Of(await one.readUpload(REG, 'view', 1000)), digestOf(second));
+  await one.commitUpload(REG, 'view', digestOf(second), 1000);
+  assert.deepEqual(await readAll(await two.open(REG, digestOf(second))), second);
+});
