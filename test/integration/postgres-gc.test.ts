@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
-import { BlobLocks } from '../../src/registry/blob-locks.js';
+import { InProcessBlobLocks } from '../../src/registry/blob-locks.js';
 import { GarbageCollector } from '../../src/registry/gc.js';
 import { FsBlobStore } from '../../src/store/fs-blob-store.js';
 import { PostgresMetadataStore } from '../../src/store/postgres-metadata-store.js';
@@ -30,7 +30,7 @@ it('a garbage collection run on PostgreSQL removes exactly what nothing refers t
     meta,
     store,
     blobs,
-    new BlobLocks(),
+    new InProcessBlobLocks(),
     { graceMs: 0 },
     pino({ level: 'silent' }),
   );

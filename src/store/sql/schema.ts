@@ -2,6 +2,7 @@
 // the backup command) must know all of them: Kysely refuses a database holding a step it does not know.
 
 import './auth-store.js';
+import './gc-schema.js';
 import './gc-store.js';
 import './management-store.js';
 import './metadata-schema.js';
