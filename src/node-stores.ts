@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { SecretBox } from './auth/secret-box.js';
 import { ConfigError, nodeIdOf, type BerthConfig } from './config.js';
 import type { SessionStore } from './auth/sessions.js';
-import { openSqlDatabase } from './store/sql/database.js';
+import { openSqlDatabase, type SqlDatabase } from './store/sql/database.js';
 import { migrate } from './store/sql/schema.js';
 import { SqlSessionStore } from './store/sql/session-store.js';
 import { InProcessBlobLocks, type BlobLocks } from './registry/blob-locks.js';
@@ -101,22 +101,9 @@ async function openSqlite(
   opened.push(sql);
   await migrate(sql);
   // The GC, auth, management and webhook stores share one handle on the same file (Kysely over SQLite).
-  const gcStore = new SqlGcStore(sql);
-  const management = new SqlManagementStore(sql, changes);
-  const authStore = new SqlAuthStore(sql, changes);
-  const webhookStore = new SqlWebhookStore(sql);
+  const stores = sqlStores(sql, changes);
   for (const file of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`]) if (existsSync(file)) chmodSync(file, 0o600);
-  return {
-    kind: 'sqlite',
-    changes,
-    meta,
-    gcStore,
-    management,
-    authStore,
-    webhookStore,
-    locks: new InProcessBlobLocks(),
-    sessions: new SqlSessionStore(sql),
-  };
+  return { kind: 'sqlite', changes, meta, ...stores, locks: new InProcessBlobLocks() };
 }
 
 /**
@@ -142,21 +129,19 @@ async function openPostgres(
   );
   opened.push(changes);
   const meta = new PostgresMetadataStore(sql, changes);
-  const gcStore = new SqlGcStore(sql);
-  const management = new SqlManagementStore(sql, changes);
-  const authStore = new SqlAuthStore(sql, changes);
-  const webhookStore = new SqlWebhookStore(sql);
+  const stores = sqlStores(sql, changes);
   const locks = new PgAdvisoryBlobLocks(url);
-  opened.push(meta, gcStore, webhookStore, locks);
+  opened.push(meta, stores.gcStore, stores.webhookStore, locks);
+  return { kind: 'postgres', changes, meta, ...stores, locks };
+}
+
+/** The stores with one Kysely implementation for both dialects, on one database handle. */
+function sqlStores(sql: SqlDatabase, changes: ChangeFeed) {
   return {
-    kind: 'postgres',
-    changes,
-    meta,
-    gcStore,
-    management,
-    authStore,
-    webhookStore,
-    locks,
+    gcStore: new SqlGcStore(sql),
+    management: new SqlManagementStore(sql, changes),
+    authStore: new SqlAuthStore(sql, changes),
+    webhookStore: new SqlWebhookStore(sql),
     sessions: new SqlSessionStore(sql),
   };
 }
