@@ -47,7 +47,6 @@ export const API_KEY_PREFIX = 'berth_';
 export class IdentityService {
   /** Identities' address ranges, compiled once per distinct list. */
   private readonly compiledNetworks = new Map<string, IpMatcher>();
-  private readonly deleteListeners: ((id: string) => void)[] = [];
 
   constructor(
     private readonly store: IdentityStore,
@@ -241,14 +240,9 @@ export class IdentityService {
     await this.deleteIdentity(id);
   }
 
-  /** Calls `listener` with the id of every identity deleted (caches of identities drop it). */
-  onDelete(listener: (id: string) => void): void {
-    this.deleteListeners.push(listener);
-  }
-
   async deleteIdentity(id: string): Promise<void> {
+    // The store announces the deletion: every node's caches of the identity drop it.
     const deleted = await this.store.deleteIdentity(id);
-    for (const listener of this.deleteListeners) listener(id);
     if (!deleted) throw new ManagementError('ResourceNotFound', `Identity '${id}' was not found.`);
     for (const role of (await this.auth?.dataPlaneRolesOf(id)) ?? [])
       await this.auth?.removeDataPlaneRole(role);
