@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { benchAbuse } from './abuse.js';
 import { cliComparison, cliRows, type CliResults, type CliTarget } from './cli-bench.js';
 import { cliToolsInstalled } from './cli-tools.js';
+import { benchScaleOut } from './scale-out.js';
 import { best, pull, pushPostPut, pushSinglePost, settleDisk, type Transfer } from './blob.js';
 import { cpuOverheadPercent, guardOverhead, slowdownPercent, type GuardOverhead } from './guard-overhead.js';
 import { benchHotPath } from './hot-path.js';
@@ -62,8 +63,12 @@ async function main(): Promise<void> {
     if (options.only !== 'cli') await measureTransfersAndManifests(options, work, withDistribution, results);
     await measureRss(options, work, withDistribution, results);
     if (options.only !== 'cli') {
-      external = [...(await networkDecisionRows()), ...(await abuseRows(options, work))];
-      external.push(...(await benchHotPath(root, dir(work, 'hot-path'), options, progress)));
+      external = [
+        ...(await networkDecisionRows()),
+        ...(await abuseRows(options, work)),
+        ...(await benchHotPath(root, dir(work, 'hot-path'), options, progress)),
+        ...(await benchScaleOut(options.quick)),
+      ];
     }
   } finally {
     rmSync(work, { recursive: true, force: true });

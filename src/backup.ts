@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { chmod, constants, copyFile, mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
-import { SqliteGcStore } from './store/sqlite-gc-store.js';
+import { openSqlDatabase } from './store/sql/database.js';
+import { SqlGcStore } from './store/sql/gc-store.js';
+import { migrate } from './store/sql/schema.js';
 
 /** What a backup or restore copied. */
 export interface BackupSummary {
@@ -29,7 +31,13 @@ export async function backupDataDir(dataDir: string, to: string): Promise<Backup
   await mkdir(to, { recursive: true, mode: 0o700 });
   await chmod(to, 0o700);
   await copyKeyFile(dataDir, to);
-  const leases = new SqliteGcStore(join(dataDir, DB));
+  // Migrated with every store's steps: Kysely refuses a file holding steps it was not told about.
+  const database = await openSqlDatabase({ sqlitePath: join(dataDir, DB) });
+  await migrate(database).catch(async (error: unknown) => {
+    await database.close();
+    throw error;
+  });
+  const leases = new SqlGcStore(database, true);
   const lease = randomUUID();
   try {
     await leases.takeBackupLease(lease, Date.now() + LEASE_MS);

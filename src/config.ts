@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { DEFAULT_DENIAL_LOG, type DenialLogOptions } from './management/denial-log.js';
 import { DEFAULT_SKU_PLANS, type SkuName, type SkuPlans } from './management/skus.js';
 import { InvalidIpRuleError, normalizeIpRules } from './network/index.js';
+import { blobStoreSpec, databaseSpec } from './storage-settings.js';
 
 /** Everything Berth reads at start-up. Defaults < config file < environment variables. */
 export interface BerthConfig {
@@ -59,6 +61,23 @@ export interface BerthConfig {
   };
   /** The network denial log: retention, size bound, server log lines per address. */
   denialLog: DenialLogOptions;
+  /** Where metadata and management state live: undefined → SQLite in `dataDir`; `postgres://…` → PostgreSQL. */
+  database?: string;
+  /** Where blob bytes live: undefined → `dataDir/blobs`; `azure://<account>/<container>` → Azure Blob Storage. */
+  blobStore?: string;
+  /** Azure Storage connection string for an `azure://` blob store (BERTH_AZURE_STORAGE_CONNECTION_STRING). */
+  azureStorageConnectionString?: string;
+  /** Blob GETs answer 307 to a short-lived URL of the blob store when it can make one (Azure SAS). */
+  blobRedirect: boolean;
+  /** This node's name in the change feed (and logs); unique per process. Default `<hostname>-<pid>`. */
+  nodeId?: string;
+  /**
+   * The key file that seals secrets (admin passwords, signing keys); every node of one deployment must
+   * use the same key. Default `<dataDir>/berth.key`.
+   */
+  secretKeyFile?: string;
+  /** Cross-node change feed: every cache is dropped this often as a safety net for a missed event. */
+  changeFeed: { resyncIntervalSeconds: number };
   /** What one client (or one flood of requests) may take of the server; see README's configuration table. */
   limits: LimitsConfig;
 }
@@ -111,6 +130,8 @@ export const DEFAULT_CONFIG: BerthConfig = {
   gc: { graceSeconds: 3600, intervalSeconds: 24 * 60 * 60 },
   webhooks: { retryBaseSeconds: 5, networkDeniedWindowSeconds: 60 },
   denialLog: DEFAULT_DENIAL_LOG,
+  blobRedirect: false,
+  changeFeed: { resyncIntervalSeconds: 30 },
   limits: {
     maxConnections: 512,
     maxConnectionsPerClient: 128,
@@ -149,7 +170,8 @@ function mergeFile(config: BerthConfig, file: string): void {
   }
   if (typeof parsed !== 'object' || parsed === null)
     throw new ConfigError(`config file ${file} must hold a JSON object`);
-  const { registry, skus, auth, gc, webhooks, denialLog, limits, ...rest } = parsed as Partial<BerthConfig>;
+  const { registry, skus, auth, gc, webhooks, denialLog, limits, changeFeed, ...rest } =
+    parsed as Partial<BerthConfig>;
   Object.assign(config, rest);
   if (registry) Object.assign(config.registry, registry);
   if (auth) Object.assign(config.auth, auth);
@@ -157,6 +179,7 @@ function mergeFile(config: BerthConfig, file: string): void {
   if (webhooks) Object.assign(config.webhooks, webhooks);
   if (denialLog) Object.assign(config.denialLog, denialLog);
   if (limits) Object.assign(config.limits, limits);
+  if (changeFeed) Object.assign(config.changeFeed, changeFeed);
   if (skus) {
     for (const [name, plan] of Object.entries(skus)) {
       const current = (config.skus as Record<string, SkuPlans[SkuName] | undefined>)[name];
@@ -222,6 +245,15 @@ function applyEnv(config: BerthConfig, env: NodeJS.ProcessEnv): void {
   config.denialLog.maxEntries = int('BERTH_DENIAL_LOG_MAX_ENTRIES') ?? config.denialLog.maxEntries;
   const limits = config.limits;
   for (const [key, name] of LIMIT_ENV) limits[key] = int(name) ?? limits[key];
+  config.database = str('BERTH_DATABASE_URL') ?? config.database;
+  config.blobStore = str('BERTH_BLOB_STORE') ?? config.blobStore;
+  config.azureStorageConnectionString =
+    str('BERTH_AZURE_STORAGE_CONNECTION_STRING') ?? config.azureStorageConnectionString;
+  config.blobRedirect = bool('BERTH_BLOB_REDIRECT') ?? config.blobRedirect;
+  config.nodeId = str('BERTH_NODE_ID') ?? config.nodeId;
+  config.secretKeyFile = str('BERTH_SECRET_KEY_FILE') ?? config.secretKeyFile;
+  config.changeFeed.resyncIntervalSeconds =
+    int('BERTH_CHANGE_FEED_RESYNC_SECONDS') ?? config.changeFeed.resyncIntervalSeconds;
 }
 
 const LIMIT_ENV: [keyof LimitsConfig, string][] = [
@@ -270,6 +302,15 @@ function validate(config: BerthConfig): void {
     throw new ConfigError('registry.manifestCacheBytes must be a whole number of bytes, 0 or more');
   if (config.registry.maxManifestBytes < 1024)
     throw new ConfigError('registry.maxManifestBytes must be at least 1024');
+  validateScaleOut(config);
+}
+
+/**
+ * This process's node id: the configured one, else `<hostname>-<pid>`. Computed in the process that
+ * runs (never carried in a configuration object), so two nodes started from one config never share it.
+ */
+export function nodeIdOf(config: BerthConfig): string {
+  return config.nodeId ?? `${hostname()}-${process.pid}`.replace(/[^A-Za-z0-9._-]/g, '-').slice(-64);
 }
 
 /** Splits `host:port` (IPv6 in brackets) into its parts. */
@@ -287,4 +328,43 @@ function exists(path: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** The storage and node settings: parsed once at load so a bad one is named before anything opens. */
+function validateScaleOut(config: BerthConfig): void {
+  try {
+    databaseSpec(config.database, '');
+    blobStoreSpec(config.blobStore, config.azureStorageConnectionString);
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
+  if (config.blobRedirect && config.blobStore === undefined)
+    throw new ConfigError(
+      'blobRedirect (BERTH_BLOB_REDIRECT) needs a blobStore that can sign URLs (azure://…)',
+    );
+  if (config.nodeId !== undefined && !/^[A-Za-z0-9._-]{1,64}$/.test(config.nodeId))
+    throw new ConfigError(
+      `nodeId (BERTH_NODE_ID) '${config.nodeId}' must be 1-64 letters, digits, '.', '_' or '-'`,
+    );
+  const resync = config.changeFeed.resyncIntervalSeconds;
+  if (!Number.isInteger(resync) || resync < 1)
+    throw new ConfigError('changeFeed.resyncIntervalSeconds must be a whole number of seconds, at least 1');
+}
+
+/**
+ * The Azure container named by `blobStore: azure://<account>/<container>` and the connection string
+ * that reaches it; undefined when blobs stay in the data directory.
+ */
+export function azureBlobStoreSettings(
+  config: BerthConfig,
+): { account: string; container: string; connectionString: string } | undefined {
+  let spec;
+  try {
+    spec = blobStoreSpec(config.blobStore, config.azureStorageConnectionString);
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
+  return spec.kind === 'azure'
+    ? { account: spec.account, container: spec.container, connectionString: spec.connectionString }
+    : undefined;
 }

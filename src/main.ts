@@ -22,7 +22,19 @@ async function main(): Promise<void> {
     process.stderr.write(`berth-server: unknown command '${command}' (use backup or restore)\n`);
     process.exit(2);
   }
-  const berth = await startBerth(config);
+  let berth;
+  try {
+    berth = await startBerth(config);
+  } catch (error) {
+    // A setting that names something unusable (an unreachable database, a foreign key file) is the
+    // operator's to fix: its message says which, without a stack trace.
+    if (error instanceof ConfigError) {
+      process.stderr.write(`berth: ${error.message}
+`);
+      process.exit(2);
+    }
+    throw error;
+  }
   // The safety net for a bug that escaped every request's own handling: it is logged loudly and
   // counted (a rising count is a bug to fix), while the other requests in flight carry on.
   let uncaught = 0;

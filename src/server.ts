@@ -1,18 +1,15 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { DataPlaneCredentials } from './auth/credentials.js';
 import { IdentityService, OWNER_NAME } from './auth/identities.js';
 import { FailedSignInLimiter } from './auth/rate-limit.js';
-import { SecretBox } from './auth/secret-box.js';
 import { SignInLog } from './auth/sign-in-log.js';
-import { TokenService } from './auth/tokens.js';
+import { SecretKeyMismatchError, TokenService } from './auth/tokens.js';
 import { DataPlaneAuth } from './http/v2/auth.js';
 import { RegistryAuthSettingsCache } from './management/registry-auth.js';
 import { RegistryTokens } from './management/tokens.js';
-import { SqliteAuthStore } from './store/sqlite-auth-store.js';
-import { parseListen, type BerthConfig } from './config.js';
+import { ConfigError, parseListen, type BerthConfig } from './config.js';
 import { limitConnections } from './http/connections.js';
 import { buildDataPlane } from './http/data-plane.js';
 import { NetworkGuard } from './http/guard.js';
@@ -31,15 +28,12 @@ import { GarbageCollector, GcScheduler } from './registry/gc.js';
 import { WebhookDispatcher, DEFAULT_DELIVERY_OPTIONS } from './management/webhook-delivery.js';
 import { WebhookService } from './management/webhooks.js';
 import { DenialEvents, observeManagementDeletes, webhookObserver } from './http/webhook-events.js';
-import { SqliteWebhookStore } from './store/sqlite-webhook-store.js';
 import { ManifestCache } from './registry/manifest-cache.js';
 import { RegistryService } from './registry/service.js';
-import { FsBlobStore } from './store/fs-blob-store.js';
+import { openNodeStores } from './node-stores.js';
 import type { GcStore } from './store/gc-types.js';
-import { SqliteGcStore } from './store/sqlite-gc-store.js';
-import { SqliteManagementStore } from './store/sqlite-management-store.js';
-import { SqliteMetadataStore } from './store/sqlite-metadata-store.js';
-import type { BlobStore, MetadataStore } from './store/types.js';
+import type { ChangeFeed } from './store/change-feed.js';
+import type { AuthStore, BlobStore, MetadataStore } from './store/types.js';
 
 /** Leftovers younger than this are not touched by the periodic reconciliation (work may be in flight). */
 const RECONCILE_MIN_AGE_MS = 10 * 60_000;
@@ -60,7 +54,9 @@ export interface RunningBerth {
   access: NetworkAccessService;
   tokens: TokenService;
   signIns: SignInLog;
-  authStore: SqliteAuthStore;
+  authStore: AuthStore;
+  /** This node's change feed. */
+  changes: ChangeFeed;
   gc: GarbageCollector;
   gcStore: GcStore;
   logger: Logger;
@@ -73,25 +69,12 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   // The data directory holds password hashes and the key file: only Berth's own user may read it.
   chmodSync(config.dataDir, 0o700);
-  const dbPath = join(config.dataDir, 'metadata.db');
+  const stores = await openNodeStores(config, log);
+  const { gcStore, management, authStore, webhookStore, box, changes } = stores;
   const metrics = new BerthMetrics(() => gcStore.countUploads());
-  const meta = timedStore(new SqliteMetadataStore(dbPath), 'metadata', metrics);
-  // After the metadata store: it reads the registry tables that store creates.
-  const gcStore = new SqliteGcStore(dbPath);
-  const management = new SqliteManagementStore(dbPath);
-  const authStore = new SqliteAuthStore(dbPath);
-  const webhookStore = new SqliteWebhookStore(dbPath);
-  for (const file of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`]) if (existsSync(file)) chmodSync(file, 0o600);
-  const box = SecretBox.open(join(config.dataDir, 'berth.key'));
-  const blobs = timedStore(new FsBlobStore(join(config.dataDir, 'blobs')), 'blobs', metrics);
-  const cleanups: (() => Promise<void> | void)[] = [
-    () => metrics.close(),
-    () => meta.close(),
-    () => management.close(),
-    () => authStore.close(),
-    () => gcStore.close(),
-    () => webhookStore.close(),
-  ];
+  const meta = timedStore(stores.meta, 'metadata', metrics);
+  const blobs = timedStore(stores.blobs, 'blobs', metrics);
+  const cleanups: (() => Promise<void> | void)[] = [() => metrics.close(), () => stores.close()];
   /** `/readyz`: every store answers. */
   const ready = async () => {
     await gcStore.ping();
@@ -126,7 +109,7 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
           `berth: it is shown only now; set BERTH_ADMIN_PASSWORD on first start to choose it instead.\n\n`,
       );
     }
-    const directory = new RegistryDirectory(meta, config.domain, config.defaultRegistry);
+    const directory = new RegistryDirectory(meta, config.domain, config.defaultRegistry, changes);
     await directory.start();
     cleanups.push(() => directory.stop());
     const registries = new RegistryManager(
@@ -141,12 +124,20 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
       (registry) => authStore.deleteAuthForRegistry(registry),
     );
     await registries.sealLegacyCredentials();
-    const tokens = new TokenService(authStore, box, {
-      accessTtlSeconds: config.auth.accessTokenTtlSeconds,
-      refreshTtlSeconds: config.auth.refreshTokenTtlSeconds,
+    const tokens = new TokenService(
+      authStore,
+      box,
+      {
+        accessTtlSeconds: config.auth.accessTokenTtlSeconds,
+        refreshTtlSeconds: config.auth.refreshTokenTtlSeconds,
+      },
+      changes,
+    );
+    await tokens.start().catch((error: unknown) => {
+      throw error instanceof SecretKeyMismatchError ? new ConfigError(error.message) : error;
     });
-    await tokens.start();
-    const registryAuth = new RegistryAuthSettingsCache(meta, registries, config.domain);
+    cleanups.push(() => tokens.stop());
+    const registryAuth = new RegistryAuthSettingsCache(meta, registries, config.domain, changes);
     registryAuth.start();
     cleanups.push(() => registryAuth.stop());
     const credentials = new DataPlaneCredentials({
@@ -156,27 +147,29 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
       tokens,
       limiter,
       log: signIns,
+      changes,
     });
+    cleanups.push(() => credentials.stop());
     const auth = { check: new DataPlaneAuth(credentials, tokens), credentials, tokens };
-    // The admin user's passwords and switch live in the registry record; verified sign-ins depend on them.
-    cleanups.push(
-      meta.onChange((event) => {
-        if (event.kind === 'registry' || event.kind === 'resync') credentials.forgetSignIns();
-      }),
-    );
     const manifestCache = new ManifestCache(meta, config.registry.manifestCacheBytes);
     manifestCache.start();
     cleanups.push(() => manifestCache.stop());
-    const service = new RegistryService(meta, blobs, {
-      maxManifestBytes: config.registry.maxManifestBytes,
-      deleteEnabled: config.registry.deleteEnabled,
-      automaticContentDiscovery: config.registry.automaticContentDiscovery,
-      uploadTtlMs: config.registry.uploadTtlSeconds * 1000,
-      storageQuota: (registry) => registries.storageQuota(registry),
-      maxUploadSessionsPerRegistry: config.limits.maxUploadSessionsPerRegistry,
-      maxUploadSessionsPerClient: config.limits.maxUploadSessionsPerClient,
-      manifestReads: manifestCache,
-    });
+    const service = new RegistryService(
+      meta,
+      blobs,
+      {
+        maxManifestBytes: config.registry.maxManifestBytes,
+        deleteEnabled: config.registry.deleteEnabled,
+        automaticContentDiscovery: config.registry.automaticContentDiscovery,
+        uploadTtlMs: config.registry.uploadTtlSeconds * 1000,
+        storageQuota: (registry) => registries.storageQuota(registry),
+        maxUploadSessionsPerRegistry: config.limits.maxUploadSessionsPerRegistry,
+        maxUploadSessionsPerClient: config.limits.maxUploadSessionsPerClient,
+        blobRedirect: config.blobRedirect,
+        manifestReads: manifestCache,
+      },
+      stores.locks,
+    );
     const gc = new GarbageCollector(
       meta,
       gcStore,
@@ -186,8 +179,9 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
       log,
     );
     // Retention deletes through the collector's store, which the metadata store's events do not cover.
+    // (published on the feed, so every node's manifest cache drops them).
     gc.onManifestDeleted((registry, repository, digest) =>
-      manifestCache.invalidate({ kind: 'manifest', registry, repository, digest }),
+      stores.changes.publish({ kind: 'manifest', registry, repository, digest }),
     );
     gc.onRun((report) => {
       if (report.dryRun) return;
@@ -206,7 +200,8 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
     const gcScheduler = new GcScheduler(gc, meta, config.gc.intervalSeconds * 1000, log);
     gcScheduler.start();
     cleanups.push(() => gcScheduler.stop());
-    const webhooks = new WebhookService(webhookStore);
+    const webhooks = new WebhookService(webhookStore, stores.changes);
+    cleanups.push(() => webhooks.stop());
     const dispatcher = new WebhookDispatcher(
       webhookStore,
       (registry, name) => webhookStore.getWebhook(registry, name),
@@ -234,7 +229,7 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
         .catch((err: unknown) => log.error({ err }, 'forgetting a deleted registry failed'));
     });
     cleanups.push(forgetDeleted);
-    const access = new NetworkAccessService(meta, management, log, config.denialLog);
+    const access = new NetworkAccessService(meta, management, log, changes, config.denialLog);
     access.start();
     cleanups.push(() => access.stop());
     const trustedProxies = compileIpRules(config.trustedProxies);
@@ -288,6 +283,8 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
       meta,
       (registry, connectionName) => dataPlane({ kind: 'private', connectionName }, registry),
       log,
+      changes,
+      stores.kind === 'postgres',
     );
     await peListeners.start();
     cleanups.push(() => peListeners.stop());
@@ -306,12 +303,13 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
       trustedProxies,
       dataEndpoints: urls,
       defaultRegistry: config.defaultRegistry,
-      tokens: new RegistryTokens(authStore, registries, (r, t) => credentials.tokenChanged(r, t)),
+      tokens: new RegistryTokens(authStore, registries),
       tokenService: tokens,
       signIns,
       logger: log,
       operations: { gc, gcStore },
       webhooks,
+      sessionStore: stores.sessions,
     });
     registerHealthRoutes(api, ready);
     observeManagementDeletes(api, webhooks, log);
@@ -351,6 +349,7 @@ export async function startBerth(config: BerthConfig, logger?: Logger): Promise<
       tokens,
       signIns,
       authStore,
+      changes,
       gc,
       gcStore,
       logger: log,

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { OciError } from '../errors/oci.js';
 import type { IpMatcher } from '../network/index.js';
+import type { ChangeFeed } from '../store/change-feed.js';
 import type { AuthStore, SignInResult, TokenRecord } from '../store/types.js';
 import { API_KEY_PREFIX, type IdentityService, type Principal } from './identities.js';
 import { HashingBusyError, secretsEqual, verifySecretCached } from './passwords.js';
@@ -59,6 +60,8 @@ export interface DataPlaneCredentialsOptions {
   tokens: TokenService;
   limiter: FailedSignInLimiter;
   log: SignInLog;
+  /** The node's change feed: a token, identity, role or scope-map change on any node drops what is cached. */
+  changes: Pick<ChangeFeed, 'subscribe'>;
 }
 
 /**
@@ -71,19 +74,23 @@ export class DataPlaneCredentials {
 
   constructor(private readonly options: DataPlaneCredentialsOptions) {
     this.networks = new IdentityNetworkCache((registry, ref) => this.loadNetworks(registry, ref));
-    options.identities.onDelete((id) => {
-      this.networks.forgetIdentity(id);
-      this.verified.clear();
+    this.unsubscribe = options.changes.subscribe((event) => {
+      if (event.kind === 'token') this.networks.forgetToken(event.registry, event.name);
+      else if (event.kind === 'identity') this.networks.forgetIdentity(event.id);
+      else if (event.kind === 'roles' || event.kind === 'scopeMap' || event.kind === 'resync')
+        this.networks.forgetAll();
+      // A remembered sign-in was verified against an identity, its roles, a token, a scope map or a
+      // registry's admin user: a change to any of them, on any node, forgets them all.
+      if (event.kind !== 'ipSet' && event.kind !== 'manifest' && event.kind !== 'signingKey')
+        this.verified.clear();
     });
-    options.identities.onRolesChange(() => this.verified.clear());
   }
 
-  /**
-   * Forgets every remembered sign-in: something a verification read (an identity, its roles, a token,
-   * a scope map, a registry's admin user) changed.
-   */
-  forgetSignIns(): void {
-    this.verified.clear();
+  private readonly unsubscribe: () => void;
+
+  /** Stops following the change feed. */
+  stop(): void {
+    this.unsubscribe();
   }
 
   /**
@@ -94,16 +101,11 @@ export class DataPlaneCredentials {
     return this.networks.get(registry, ref);
   }
 
-  /** Tells the cache a token changed (or went), so its new ranges apply to the next request. */
-  tokenChanged(registry: string, name: string): void {
-    this.networks.forgetToken(registry, name);
-    this.verified.clear();
-  }
-
   private async loadNetworks(registry: string, ref: IdentityRef): Promise<IdentityNetworks> {
     if (ref.kind === 'token') {
       const token = await this.options.store.getToken(registry, ref.id);
-      if (!token) return null;
+      // A disabled token's JWTs end with it (on every node, once the change reaches the cache).
+      if (!token || token.status !== 'enabled') return null;
       const ranges = tokenAllowedIpRanges(token);
       return ranges && this.options.identities.networksOf(ranges);
     }

@@ -47,8 +47,6 @@ export const API_KEY_PREFIX = 'berth_';
 export class IdentityService {
   /** Identities' address ranges, compiled once per distinct list. */
   private readonly compiledNetworks = new Map<string, IpMatcher>();
-  private readonly deleteListeners: ((id: string) => void)[] = [];
-  private readonly roleListeners: ((id: string) => void)[] = [];
 
   constructor(
     private readonly store: IdentityStore,
@@ -242,19 +240,9 @@ export class IdentityService {
     await this.deleteIdentity(id);
   }
 
-  /** Calls `listener` with the id of every principal whose role assignments changed. */
-  onRolesChange(listener: (id: string) => void): void {
-    this.roleListeners.push(listener);
-  }
-
-  /** Calls `listener` with the id of every identity deleted (caches of identities drop it). */
-  onDelete(listener: (id: string) => void): void {
-    this.deleteListeners.push(listener);
-  }
-
   async deleteIdentity(id: string): Promise<void> {
+    // The store announces the deletion: every node's caches of the identity drop it.
     const deleted = await this.store.deleteIdentity(id);
-    for (const listener of this.deleteListeners) listener(id);
     if (!deleted) throw new ManagementError('ResourceNotFound', `Identity '${id}' was not found.`);
     for (const role of (await this.auth?.dataPlaneRolesOf(id)) ?? [])
       await this.auth?.removeDataPlaneRole(role);
@@ -271,12 +259,10 @@ export class IdentityService {
       if (!this.auth) throw new Error('data-plane roles need the auth store');
       const assignment = { principalId: identity.id, registry, role };
       await this.auth.addDataPlaneRole(assignment);
-      this.rolesChanged(identity.id);
       return assignment;
     }
     const assignment = { principalId: identity.id, registry, role };
     await this.store.setRole(assignment);
-    this.rolesChanged(identity.id);
     return assignment;
   }
 
@@ -287,16 +273,11 @@ export class IdentityService {
       ? await this.auth?.removeDataPlaneRole({ principalId: identity.id, registry, role })
       : (await this.store.rolesOf(identity.id)).some((r) => r.registry === registry && r.role === role) &&
         (await this.store.removeRole(identity.id, registry));
-    this.rolesChanged(identity.id);
     if (!removed)
       throw new ManagementError(
         'ResourceNotFound',
         `'${identity.name}' has no ${role} role assignment on registry '${registry}'.`,
       );
-  }
-
-  private rolesChanged(id: string): void {
-    for (const listener of this.roleListeners) listener(id);
   }
 
   /** Every role assignment on a registry (and on `*`), with the principal's name. */

@@ -27,7 +27,7 @@ const MAX_ENTRIES = 10_000;
  * current ranges to compare against. So each Bearer use resolves the JWT's identity to its ranges now.
  * A store read per manifest GET would be the hot path's cost, hence this cache: hits are one Map
  * lookup; entries (also "no ranges") live `ttlMs`, and a token's change on this server drops its
- * entry at once (`forgetToken`), so the TTL only bounds what another process's change takes to apply.
+ * entry at once (`forgetToken`, from the change feed on every node), so the TTL only bounds a missed event.
  * API keys' ranges never change after creation; a deleted identity's entry is dropped (its JWTs are
  * refused from then on).
  */
@@ -61,6 +61,12 @@ export class IdentityNetworkCache {
     this.generation++;
     this.entries.delete(keyOf('', 'apiKey', id));
     this.entries.delete(keyOf('', 'user', id));
+  }
+
+  /** Drops every entry (events may have been missed, or a change touches many identities). */
+  forgetAll(): void {
+    this.generation++;
+    this.entries.clear();
   }
 
   /** Drops a token's entry, so its changed ranges apply to the next request. */

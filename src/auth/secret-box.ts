@@ -1,5 +1,15 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  fsyncSync,
+  linkSync,
+  openSync,
+  readFileSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 
 const PREFIX = 'enc:v1:';
 const KEY_BYTES = 32;
@@ -12,24 +22,40 @@ const KEY_BYTES = 32;
 export class SecretBox {
   private constructor(private readonly key: Buffer) {}
 
-  /** Opens the key file, creating it (0600, 256 random bits) when it does not exist. */
+  /**
+   * Opens the key file, creating it (0600, 256 random bits) when it does not exist. The new key is
+   * written to a file of its own and then linked into place, so nodes sharing the file that start at
+   * the same moment never read it half-written: exactly one link wins and every node reads that key.
+   */
   static open(path: string): SecretBox {
-    let key: Buffer;
+    // An existing key (possibly on a read-only mount every node shares) is only read.
+    if (!existsSync(path)) SecretBox.create(path);
+    const key = Buffer.from(readFileSync(path, 'utf8').trim(), 'base64');
+    if (key.length !== KEY_BYTES) throw new Error(`key file ${path} does not hold a 256-bit key`);
     try {
-      const fd = openSync(path, 'wx', 0o600);
-      key = randomBytes(KEY_BYTES);
-      try {
-        writeSync(fd, key.toString('base64') + '\n');
-      } finally {
-        closeSync(fd);
-      }
+      chmodSync(path, 0o600);
+    } catch {
+      // Not ours to change (a read-only mount): its mode is the operator's.
+    }
+    return new SecretBox(key);
+  }
+
+  private static create(path: string): void {
+    const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    const fd = openSync(temporary, 'wx', 0o600);
+    try {
+      writeSync(fd, randomBytes(KEY_BYTES).toString('base64') + '\n');
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    try {
+      linkSync(temporary, path);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      key = Buffer.from(readFileSync(path, 'utf8').trim(), 'base64');
-      if (key.length !== KEY_BYTES) throw new Error(`key file ${path} does not hold a 256-bit key`);
+    } finally {
+      unlinkSync(temporary);
     }
-    chmodSync(path, 0o600);
-    return new SecretBox(key);
   }
 
   /** A box with a given key (tests). */

@@ -10,6 +10,7 @@ import {
   type JWTPayload,
   type JWTHeaderParameters,
 } from 'jose';
+import type { ChangeFeed } from '../store/change-feed.js';
 import type { AuthStore } from '../store/types.js';
 import type { ResourceAccess } from './scope.js';
 import type { SecretBox } from './secret-box.js';
@@ -42,6 +43,9 @@ export interface VerifiedAccess {
   expiresAt: number;
 }
 
+/** A stored secret was sealed under another key file than this node's (start-up stops with it). */
+export class SecretKeyMismatchError extends Error {}
+
 /** Thrown for any token that does not verify; the message says why (for logs, not the client). */
 export class InvalidTokenError extends Error {}
 
@@ -65,15 +69,23 @@ export class TokenService {
    * is hashed on every request), each checked against the whole token on a hit.
    */
   private readonly verified = new Map<string, { token: string; audience: string; result: VerifiedAccess }>();
+  private unsubscribe: (() => void) | undefined;
 
   constructor(
     private readonly store: AuthStore,
     private readonly box: SecretBox,
     readonly options: { accessTtlSeconds: number; refreshTtlSeconds: number },
+    /** The node's change feed: a key added on any node is loaded here at once. */
+    private readonly changes?: ChangeFeed,
   ) {}
 
-  /** Loads the key set, creating the first key pair when there is none. */
+  /** Loads the key set, creating the first key pair when there is none, and follows key changes. */
   async start(): Promise<void> {
+    this.unsubscribe = this.changes?.subscribe((event) => {
+      if (event.kind !== 'signingKey' && event.kind !== 'resync') return;
+      // A failed reload keeps the keys already loaded; an unknown kid tries again later.
+      this.reload().catch(() => undefined);
+    });
     await this.reload();
     if (this.current) return;
     const { privateKey, publicKey } = await generateKeyPair(TOKEN_ALG, { extractable: true });
@@ -85,9 +97,16 @@ export class TokenService {
       sealedPrivateJwk: this.box.seal(JSON.stringify(await exportJWK(privateKey))),
       createdAt: new Date(),
     });
-    // Another node may have created one at the same moment; the store's oldest key wins either way.
+    // Another node may have created one at the same moment; the store's oldest key wins either way,
+    // and a node that chose its own first moves to the oldest on the other's signingKey event (the
+    // store publishes it).
     await this.reload();
     if (!this.current) throw new Error('no token signing key could be loaded');
+  }
+
+  /** Stops following key changes. */
+  stop(): void {
+    this.unsubscribe?.();
   }
 
   /** Signs an access token for `audience` (a login server) carrying the granted `access`. */
@@ -201,14 +220,23 @@ export class TokenService {
     for (const record of records) {
       if (record.alg !== TOKEN_ALG) continue;
       const publicKey = (await importJWK(JSON.parse(record.publicJwk) as JWK, TOKEN_ALG)) as CryptoKey;
-      const privateKey = (await importJWK(
-        JSON.parse(this.box.open(record.sealedPrivateJwk)) as JWK,
-        TOKEN_ALG,
-      )) as CryptoKey;
+      let sealed: string;
+      try {
+        sealed = this.box.open(record.sealedPrivateJwk);
+      } catch {
+        throw new SecretKeyMismatchError(
+          `token signing key ${record.kid} cannot be decrypted: this node's key file is not the one the other nodes sealed it with; every node must use the same key file (secretKeyFile / BERTH_SECRET_KEY_FILE)`,
+        );
+      }
+      const privateKey = (await importJWK(JSON.parse(sealed) as JWK, TOKEN_ALG)) as CryptoKey;
       keys.set(record.kid, { kid: record.kid, publicKey, privateKey });
     }
     this.keys = keys;
-    const oldest = records.find((r) => r.alg === TOKEN_ALG);
+    // The oldest key signs; ties (two nodes' first starts in one millisecond) go to the smaller kid, so
+    // every node picks the same one whatever order its store returns them in.
+    const oldest = records
+      .filter((r) => r.alg === TOKEN_ALG)
+      .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || (a.kid < b.kid ? -1 : 1))[0];
     this.current = oldest && keys.get(oldest.kid);
   }
 

@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Principal } from '../auth/identities.js';
-import { PortalSessions } from '../auth/sessions.js';
+import { DEFAULT_SESSION_LIMITS, PortalSessions, type SessionStore } from '../auth/sessions.js';
 import { ManagementError } from '../errors/management.js';
 import { CONNECTION_CHECK_INTERVAL_MS } from './connections.js';
 import { closeIdleConnectionsWhileClosing } from './graceful-close.js';
@@ -38,6 +38,8 @@ export type ManagementDeps = Omit<
   webhooks?: WebhookService;
   /** Where the built portal is (default: the package's dist/portal). */
   portalDir?: string;
+  /** Where portal sessions live (default: this process's memory). */
+  sessionStore?: SessionStore;
 };
 
 /**
@@ -74,7 +76,7 @@ export function buildManagementApi(deps: ManagementDeps): FastifyInstance {
     });
   };
 
-  const sessions = new PortalSessions();
+  const sessions = new PortalSessions(DEFAULT_SESSION_LIMITS, Date.now, deps.sessionStore);
   app.addHook('onRequest', async (request) => {
     // Decided by the matched route, not the raw target: an absolute-form target
     // (`GET http://host/api/registries`) reaches the same route but does not start with '/api/'.
@@ -116,7 +118,7 @@ export function buildManagementApi(deps: ManagementDeps): FastifyInstance {
     registryFor,
     sessions,
     ipRules: new IpRuleOperations(deps.registries),
-    ipSets: new IpSetManager(deps.access.store, deps.meta, deps.access),
+    ipSets: new IpSetManager(deps.access.store, deps.meta),
   };
   registerSessionRoutes(ctx);
   registerRegistryRoutes(ctx);

@@ -5,7 +5,6 @@ import { ManagementError } from '../errors/management.js';
 import { canonicalIpRanges } from './ip-ranges.js';
 import type { IpSetRecord, IpSetStore, MetadataStore } from '../store/types.js';
 import { matchesIfMatch, versionEtag } from './etags.js';
-import type { NetworkAccessService } from './network-access.js';
 import { settingsOf } from './registry-model.js';
 import type { WriteCondition } from './registries.js';
 
@@ -33,7 +32,6 @@ export class IpSetManager {
   constructor(
     private readonly store: IpSetStore,
     private readonly meta: MetadataStore,
-    private readonly access: NetworkAccessService,
   ) {}
 
   async list() {
@@ -63,7 +61,6 @@ export class IpSetManager {
         createdAt: existing?.createdAt ?? new Date(),
       };
       if (await this.store.putIpSet(record, existing?.version ?? 0)) {
-        this.access.ipSetChanged();
         const stored = { ...record, version: (existing?.version ?? 0) + 1 };
         return { resource: toIpSetResource(stored), etag: etagOf(stored), created: !existing };
       }
@@ -86,8 +83,8 @@ export class IpSetManager {
         `The IP set '${name}' is named by the rules of ${users.map((u) => `'${u}'`).join(', ')}; remove those rules first.`,
       );
     }
+    // The store announces the change: every node's guard compiles the registries naming it again.
     await this.store.deleteIpSet(name);
-    this.access.ipSetChanged();
   }
 
   /** Refuses rules naming a set that does not exist (a typo would otherwise allow nothing, silently). */

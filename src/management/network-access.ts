@@ -12,6 +12,7 @@ import {
   type RegistryNetworkPolicy,
   type RuleInfo,
 } from '../network/index.js';
+import type { ChangeFeed } from '../store/change-feed.js';
 import type { DenialAuditStore, DenialRecord, IpSetStore, MetadataStore } from '../store/types.js';
 import { DenialLog, type DenialLogOptions } from './denial-log.js';
 import { settingsOf } from './registry-model.js';
@@ -49,6 +50,8 @@ export class NetworkAccessService {
     /** The denial log's store, which also holds the named IP sets rules refer to. */
     readonly store: DenialAuditStore & IpSetStore,
     log: Logger,
+    /** The node's change feed: registry and IP set changes made on any node. */
+    private readonly changes: Pick<ChangeFeed, 'subscribe'>,
     denialLog?: DenialLogOptions,
   ) {
     this.denials = new DenialLog(store, log, denialLog);
@@ -61,7 +64,7 @@ export class NetworkAccessService {
   }
 
   start(): void {
-    this.unsubscribe = this.meta.onChange((event) => {
+    this.unsubscribe = this.changes.subscribe((event) => {
       if (event.kind === 'registry') this.invalidate(event.registry);
       else if (event.kind === 'resync' || event.kind === 'ipSet') this.ipSetChanged();
     });

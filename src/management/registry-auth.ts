@@ -1,4 +1,5 @@
 import type { RegistryAuthSettings } from '../auth/credentials.js';
+import type { ChangeFeed } from '../store/change-feed.js';
 import type { MetadataStore } from '../store/types.js';
 import type { RegistryManager } from './registries.js';
 import { settingsOf } from './registry-model.js';
@@ -17,10 +18,11 @@ export class RegistryAuthSettingsCache {
     private readonly meta: MetadataStore,
     private readonly registries: RegistryManager,
     private readonly domain: string,
+    private readonly changes: Pick<ChangeFeed, 'subscribe'>,
   ) {}
 
   start(): void {
-    this.unsubscribe = this.meta.onChange((event) => {
+    this.unsubscribe = this.changes.subscribe((event) => {
       if (event.kind === 'resync') {
         for (const registry of this.cache.keys())
           this.generations.set(registry, (this.generations.get(registry) ?? 0) + 1);

@@ -62,12 +62,8 @@ interface SystemMap {
 export class RegistryTokens {
   constructor(
     private readonly store: AuthStore,
+    /** Token changes reach every node's caches through the store's change events. */
     private readonly registries: RegistryManager,
-    /**
-     * Told after a token changed or went (the data plane caches tokens' address ranges and verified
-     * sign-ins); the name is empty when a scope map changed (any token of the registry may have).
-     */
-    private readonly onTokenChange: (registry: string, name: string) => void = () => {},
   ) {}
 
   /** User-defined and system scope maps. */
@@ -124,8 +120,6 @@ export class RegistryTokens {
         ? await this.store.updateScopeMap(map, existing.version)
         : await this.store.createScopeMap(map);
       if (ok) {
-        // Every token on the map may now grant other actions.
-        this.onTokenChange(registry, '');
         return { map, created: !existing };
       }
     }
@@ -168,7 +162,6 @@ export class RegistryTokens {
     mode: 'create' | 'update' | 'upsert',
   ): Promise<{ token: TokenRecord; created: boolean }> {
     const result = await this.writeToken(registry, name, body, mode);
-    this.onTokenChange(registry, name);
     return result;
   }
 
@@ -236,7 +229,6 @@ export class RegistryTokens {
 
   async deleteToken(registry: string, name: string): Promise<void> {
     const deleted = await this.store.deleteToken(registry, name);
-    this.onTokenChange(registry, name);
     if (!deleted) throw notFound('token', name, registry);
   }
 
@@ -273,8 +265,6 @@ export class RegistryTokens {
       );
       const updated = { ...token, passwords, updatedAt: new Date(), version: token.version + 1 };
       if (await this.store.updateToken(updated, token.version)) {
-        // A replaced password must stop working at once.
-        this.onTokenChange(registry, tokenName);
         return {
           username: token.name,
           passwords: generated.map((g) => ({
@@ -298,7 +288,6 @@ export class RegistryTokens {
       const passwords = token.passwords.filter((p) => p.name !== which);
       const updated = { ...token, passwords, updatedAt: new Date(), version: token.version + 1 };
       if (await this.store.updateToken(updated, token.version)) {
-        this.onTokenChange(registry, tokenName);
         return updated;
       }
     }

@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { ManagementError } from '../errors/management.js';
+import { LocalChangeFeed, type ChangeFeed } from '../store/change-feed.js';
 import {
   WEBHOOK_ACTIONS,
   type DeliveryRecord,
@@ -47,17 +48,36 @@ export class WebhookService {
   private wake: () => void = () => undefined;
   /**
    * Each registry's webhooks, read once per `listTtlMs` instead of on every manifest push and delete.
-   * A change through this service drops its registry's entry at once; the TTL bounds how long a change
-   * made on another node takes to apply here.
+   * A change drops its registry's entry at once, on every node through the change feed; the TTL is a
+   * safety net should an event be missed.
    */
   private readonly lists = new Map<string, { hooks: WebhookRecord[]; until: number }>();
   /** Bumped by every change, so a list read that raced one is not kept. */
   private generation = 0;
 
+  private readonly unsubscribe: () => void;
+
   constructor(
     private readonly store: WebhookStore,
+    /** The node's change feed: changes are announced to every node, and other nodes' changes heard. */
+    private readonly changes: ChangeFeed = new LocalChangeFeed(),
     private readonly listTtlMs = 10_000,
-  ) {}
+  ) {
+    this.unsubscribe = changes.subscribe((event) => {
+      if (event.kind === 'webhook' || (event.kind === 'registry' && event.change === 'deleted')) {
+        this.generation++;
+        this.lists.delete(event.registry);
+      } else if (event.kind === 'resync') {
+        this.generation++;
+        this.lists.clear();
+      }
+    });
+  }
+
+  /** Stops following the change feed. */
+  stop(): void {
+    this.unsubscribe();
+  }
 
   /** Called after events are queued, so the dispatcher need not wait for its next poll. */
   onQueued(wake: () => void): void {
@@ -176,8 +196,7 @@ export class WebhookService {
   }
 
   private changed(registry: string): void {
-    this.generation++;
-    this.lists.delete(registry);
+    this.changes.publish({ kind: 'webhook', registry });
   }
 }
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { OciError, tooManyRequests } from '../errors/oci.js';
 import { crashPoint } from './crash-points.js';
-import { StoreNotFoundError } from '../store/errors.js';
+import { StoreConflictError, StoreNotFoundError } from '../store/errors.js';
 import type { BlobStore, MetadataStore, UploadSession } from '../store/types.js';
 import { createDigestHash } from './digest.js';
 import { parseDigest, type Digest } from './names.js';
@@ -321,6 +321,8 @@ export class BlobUploads {
       if (error instanceof StoreNotFoundError) {
         throw new OciError('BLOB_UPLOAD_UNKNOWN', `blob upload unknown: ${session.id}`);
       }
+      // Another node wrote this upload at the same moment and won: the client resumes from the range.
+      if (error instanceof StoreConflictError) throw rangeError(session, error.message);
       throw error;
     } finally {
       this.busyUploads.delete(key);

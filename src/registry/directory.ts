@@ -1,3 +1,4 @@
+import type { ChangeFeed } from '../store/change-feed.js';
 import type { MetadataStore } from '../store/types.js';
 
 /**
@@ -13,13 +14,14 @@ export class RegistryDirectory {
     private readonly meta: MetadataStore,
     private readonly domain: string,
     readonly defaultRegistry: string,
+    private readonly changes: Pick<ChangeFeed, 'subscribe'>,
   ) {}
 
   /** Loads the registry names and follows changes. */
   async start(): Promise<void> {
     // An update cannot change which names exist; re-reading every registry on each rule edit would
     // cost a parse of all their settings.
-    this.unsubscribe = this.meta.onChange((event) => {
+    this.unsubscribe = this.changes.subscribe((event) => {
       if (event.kind === 'resync' || (event.kind === 'registry' && event.change !== 'updated'))
         void this.refresh();
     });

@@ -27,9 +27,11 @@ import type { BlobLocks } from './blob-locks.js';
  *
  * A blob pushed but not yet referenced is protected by the grace period for that long (its link is
  * young); a blob uploaded in pieces is no blob until its upload commits, and uploads are never touched
- * here (expiry and crash leftovers are the upload purge's and reconciliation's job). Scale-out (several
- * nodes, PostgreSQL) needs the same transactions with `SELECT … FOR UPDATE` on the link rows and a
- * shared (advisory) lock per digest in place of `BlobLocks`.
+ * here (expiry and crash leftovers are the upload purge's and reconciliation's job). On PostgreSQL
+ * (several nodes) the store's transactions lock the rows they re-check instead (src/store/sql/gc-store.ts:
+ * FOR UPDATE on the links, blob record or manifest to delete, which waits for a manifest PUT holding
+ * FOR KEY SHARE on its links); across nodes `BlobLocks` is a shared advisory lock per digest
+ * (`PgAdvisoryBlobLocks`).
  */
 export interface GcOptions {
   /** A blob link younger than this is never dropped, referenced or not. */

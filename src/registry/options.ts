@@ -21,4 +21,6 @@ export interface RegistryOptions {
   maxUploadSessionsPerClient?: number;
   /** Where manifest GETs read manifests and tags (the manifest cache); the metadata store when absent. */
   manifestReads?: ManifestReads;
+  /** Whether blob GETs are answered with a redirect to the store's own short-lived URL, when it has one. */
+  blobRedirect?: boolean;
 }

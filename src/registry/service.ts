@@ -12,13 +12,15 @@ import type {
 import { digestOf } from './digest.js';
 import { parseManifest } from './manifest.js';
 import { isDigestReference, isValidTag, parseDigest, parseReference } from './names.js';
-import { BlobLocks } from './blob-locks.js';
+import { InProcessBlobLocks, type BlobLocks } from './blob-locks.js';
 import { BlobUploads } from './blob-uploads.js';
 import type { ManifestReads } from './manifest-cache.js';
 import type { RegistryOptions } from './options.js';
 
 /** A blob's bytes as `openBlob` gives them: a stream, or the whole stored file (the caller reads the range). */
 export type BlobBody = { stream: Readable; file?: undefined } | { file: FileHandle; stream?: undefined };
+/** How long a redirected blob GET's URL stays valid: enough to start a large download, short enough to leak little. */
+const BLOB_REDIRECT_TTL_SECONDS = 300;
 
 /**
  * The OCI registry's operations over a registry's repositories, independent of HTTP: handlers parse a
@@ -29,6 +31,8 @@ export class RegistryService {
     private readonly meta: MetadataStore,
     private readonly blobs: BlobStore,
     readonly options: RegistryOptions,
+    /** Held while a blob's bytes and record are joined (commit, mount) or removed (garbage collection). */
+    readonly locks: BlobLocks = new InProcessBlobLocks(),
   ) {
     this.uploads = new BlobUploads(meta, blobs, options, this.locks);
     this.reads = options.manifestReads ?? meta;
@@ -36,9 +40,6 @@ export class RegistryService {
 
   /** Where manifests and tags are read: a `ManifestCache` in front of the store, or the store. */
   private readonly reads: ManifestReads;
-
-  /** Held while a blob's bytes and record are joined (commit, mount) or removed (garbage collection). */
-  readonly locks = new BlobLocks();
 
   /** Blob upload sessions: start, chunks, commit, cancel, expiry. */
   readonly uploads: BlobUploads;
@@ -171,6 +172,17 @@ export class RegistryService {
     const manifest = await this.reads.getManifest(registry, repository, digest);
     if (manifest) return { digest, size: manifest.size };
     throw await this.unknown(registry, repository, 'BLOB_UNKNOWN', `blob unknown to registry: ${digest}`);
+  }
+
+  /**
+   * With `blobRedirect` on and a store that signs URLs: a short-lived URL of a blob the repository
+   * links, for a 307. Undefined otherwise (off, a manifest fetched as a blob, or bytes not in the store),
+   * and the caller streams the bytes itself.
+   */
+  async blobRedirectUrl(registry: string, repository: string, digest: string): Promise<string | undefined> {
+    if (!this.options.blobRedirect || !this.blobs.redirectUrl) return undefined;
+    if (!(await this.meta.linkedBlob(registry, repository, digest))) return undefined;
+    return this.blobs.redirectUrl(registry, digest, BLOB_REDIRECT_TTL_SECONDS);
   }
 
   /** A blob (or a range of it) the repository can see: an open file when the store keeps one, else a stream. */

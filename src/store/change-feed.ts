@@ -18,6 +18,8 @@ export type ChangeEvent =
   | { kind: 'identity'; id: string }
   /** A principal's role assignments (management or data-plane) changed. */
   | { kind: 'roles'; principalId: string }
+  /** A registry's webhooks were created, changed or deleted. */
+  | { kind: 'webhook'; registry: string }
   /** A token-signing key was added. */
   | { kind: 'signingKey'; kid: string }
   /**

@@ -1,6 +1,6 @@
-import { EventEmitter } from 'node:events';
 import type Database from 'better-sqlite3';
 import { openSqlite } from './sqlite.js';
+import { LocalChangeFeed, type ChangeFeed } from './change-feed.js';
 import type {
   ChangeEvent,
   ManifestRecord,
@@ -103,10 +103,13 @@ interface UploadRow {
  */
 export class SqliteMetadataStore implements MetadataStore {
   private readonly db: Database.Database;
-  private readonly events = new EventEmitter();
   private readonly stmt;
 
-  constructor(path: string) {
+  /** `feed` is the node's change feed; the store publishes its registry and manifest changes there. */
+  constructor(
+    path: string,
+    private readonly feed: ChangeFeed = new LocalChangeFeed(),
+  ) {
     this.db = openSqlite(path, SCHEMA);
     addLinkTimes(this.db);
     const db = this.db;
@@ -251,8 +254,7 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   onChange(listener: (event: ChangeEvent) => void): () => void {
-    this.events.on('change', listener);
-    return () => this.events.off('change', listener);
+    return this.feed.subscribe(listener);
   }
 
   async repositoryExists(registry: string, repository: string): Promise<boolean> {
@@ -516,12 +518,11 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async close(): Promise<void> {
-    this.events.removeAllListeners();
     this.db.close();
   }
 
   private emit(event: ChangeEvent): void {
-    this.events.emit('change', event);
+    this.feed.publish(event);
   }
 }
 

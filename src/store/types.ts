@@ -9,7 +9,7 @@ export interface ByteRange {
 
 /**
  * Content-addressed blob bytes and in-progress uploads, keyed by registry.
- * Implementations: `FsBlobStore` (local filesystem); later Azure Blob Storage.
+ * Implementations: `FsBlobStore` (local filesystem) and `AzureBlobStore` (Azure Blob Storage).
  */
 export interface BlobStore {
   /** Size of a committed blob, or undefined when it is not stored. */
@@ -44,6 +44,11 @@ export interface BlobStore {
   deleteUpload(registry: string, uploadId: string): Promise<void>;
   /** The upload files a registry holds, with when each was last written (for crash reconciliation). */
   listUploadFiles(registry: string): AsyncIterable<{ id: string; mtime: Date }>;
+  /**
+   * A URL that serves a committed blob's bytes without credentials for `ttlSeconds` (read only), for
+   * `blobRedirect`; undefined when the blob is not stored. Stores that cannot sign URLs leave it out.
+   */
+  redirectUrl?(registry: string, digest: string, ttlSeconds: number): Promise<string | undefined>;
 }
 
 /** A stored manifest: the exact bytes the client sent, plus what we index about it. */

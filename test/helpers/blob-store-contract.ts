@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { StoreNotFoundError } from '../../src/store/errors.js';
 import type { BlobStore } from '../../src/store/types.js';
-import { REG, type StoreFactory } from './metadata-store-contract.js';
+import { REG } from './metadata-store-contract.js';
 import { digestOf, randomBlob } from './oci.js';
 
 async function readAll(stream: Readable): Promise<Buffer> {
@@ -13,13 +13,22 @@ async function readAll(stream: Readable): Promise<Buffer> {
 }
 
 /**
- * The behaviour every `BlobStore` must have. Run it against each implementation
- * (filesystem here; Azure Blob Storage when it exists).
+ * Makes a store for one test, or undefined when the test was skipped (its server is not installed).
  */
-export function blobStoreContract(name: string, factory: StoreFactory<BlobStore>): void {
+export type BlobStoreFactory = (
+  t: TestContext,
+) => Promise<{ store: BlobStore; dispose(): Promise<void> } | undefined>;
+
+/**
+ * The behaviour every `BlobStore` must have. Run it against each implementation
+ * (the filesystem and Azure Blob Storage on Azurite).
+ */
+export function blobStoreContract(name: string, factory: BlobStoreFactory): void {
   describe(`BlobStore contract: ${name}`, () => {
-    const withStore = (fn: (store: BlobStore) => Promise<void>) => async () => {
-      const { store, dispose } = await factory();
+    const withStore = (fn: (store: BlobStore) => Promise<void>) => async (t: TestContext) => {
+      const made = await factory(t);
+      if (!made) return;
+      const { store, dispose } = made;
       try {
         await fn(store);
       } finally {

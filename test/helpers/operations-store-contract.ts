@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { GcStore } from '../../src/store/gc-types.js';
 import type { MetadataStore } from '../../src/store/types.js';
-import type { DeliveryRecord, WebhookRecord, WebhookStore } from '../../src/store/webhook-types.js';
 import { digestOf } from './oci.js';
 
 /** A `GcStore` over the same database as a `MetadataStore` (it reads the registry tables). */
@@ -135,95 +134,5 @@ export function gcStoreContract(name: string, factory: GcStoreFactory): void {
         assert.equal(await gc.getRetentionPolicy(REG), undefined);
       }),
     );
-  });
-}
-
-/** The behaviour every `WebhookStore` must have. */
-export function webhookStoreContract(
-  name: string,
-  factory: () => Promise<{ store: WebhookStore; dispose(): Promise<void> }>,
-): void {
-  describe(`WebhookStore contract: ${name}`, () => {
-    const hook: WebhookRecord = {
-      registry: REG,
-      name: 'hook1',
-      serviceUri: 'http://127.0.0.1:9/x',
-      actions: ['push'],
-      scope: '',
-      customHeaders: { A: 'b' },
-      status: 'enabled',
-      secret: 's',
-      createdAt: new Date(1000),
-    };
-    const delivery = (id: string, at: number): DeliveryRecord => ({
-      id,
-      registry: REG,
-      webhook: 'hook1',
-      eventId: `e-${id}`,
-      action: 'push',
-      payload: '{}',
-      status: 'pending',
-      attempts: 0,
-      nextAttemptAt: at,
-      lastStatusCode: undefined,
-      lastError: undefined,
-      createdAt: new Date(at),
-      updatedAt: new Date(at),
-    });
-
-    it('webhooks: create once, update, list, delete with their deliveries', async () => {
-      const { store, dispose } = await factory();
-      try {
-        assert.equal(await store.createWebhook(hook), true);
-        assert.equal(await store.createWebhook(hook), false);
-        assert.deepEqual(await store.getWebhook(REG, 'hook1'), hook);
-        assert.equal(await store.updateWebhook({ ...hook, status: 'disabled' }), true);
-        assert.equal((await store.listWebhooks(REG))[0]!.status, 'disabled');
-        await store.enqueue([delivery('d1', 1000)]);
-        assert.equal(await store.deleteWebhook(REG, 'hook1'), true);
-        assert.equal(await store.deleteWebhook(REG, 'hook1'), false);
-        assert.deepEqual(await store.listDeliveries(REG, 'hook1', 10), []);
-      } finally {
-        await dispose();
-      }
-    });
-
-    it('deliveries: due ones are claimed once, attempts recorded, retried when due again', async () => {
-      const { store, dispose } = await factory();
-      try {
-        await store.createWebhook(hook);
-        await store.enqueue([delivery('d1', 1000), delivery('d2', 5000)]);
-        assert.deepEqual(
-          (await store.claimDue(2000, 10, 10_000)).map((d) => d.id),
-          ['d1'],
-        );
-        assert.deepEqual(await store.claimDue(2000, 10, 10_000), [], 'claimed: not handed out twice');
-        await store.recordAttempt('d1', {
-          status: 'pending',
-          nextAttemptAt: 3000,
-          statusCode: 500,
-          error: 'boom',
-        });
-        assert.deepEqual(
-          (await store.claimDue(3000, 10, 10_000)).map((d) => d.id),
-          ['d1'],
-        );
-        await store.recordAttempt('d1', {
-          status: 'delivered',
-          nextAttemptAt: 0,
-          statusCode: 200,
-          error: undefined,
-        });
-        const log = await store.listDeliveries(REG, 'hook1', 10);
-        const d1 = log.find((d) => d.id === 'd1')!;
-        assert.deepEqual([d1.status, d1.attempts, d1.lastStatusCode], ['delivered', 2, 200]);
-        assert.deepEqual(
-          (await store.claimDue(6000, 10, 10_000)).map((d) => d.id),
-          ['d2'],
-        );
-      } finally {
-        await dispose();
-      }
-    });
   });
 }

@@ -110,6 +110,11 @@ export async function postgresDatabase(t: TestContext): Promise<string | undefin
     t.skip(reason);
     return undefined;
   }
+  return createDatabase(server);
+}
+
+/** Creates a new, empty database in `server` and returns its URL (for factories that get no context). */
+export async function createDatabase(server: PostgresCluster): Promise<string> {
   const name = `berth_${process.pid}_${++counter}`;
   const client = new pg.Client({ connectionString: server.url('postgres') });
   await client.connect();

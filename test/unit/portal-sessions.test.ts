@@ -9,54 +9,52 @@ function clock(start = 1_000_000) {
   return { now: () => now, advance: (ms: number) => (now += ms) };
 }
 
-test('a token resolves to its identity until it has been idle too long', () => {
+test('a token resolves to its identity until it has been idle too long', async () => {
   const c = clock();
   const sessions = new PortalSessions({ idleMs: 1000, absoluteMs: 10_000, maxSessions: 10 }, c.now);
-  const { token, expiresAt } = sessions.create('id-1');
+  const { token, expiresAt } = await sessions.create('id-1');
   assert.match(token, /^[A-Za-z0-9_-]{43}$/);
   assert.equal(expiresAt.getTime(), c.now() + 1000);
   c.advance(900);
-  assert.equal(sessions.resolve(token), 'id-1', 'use within the idle limit keeps it alive');
+  assert.equal(await sessions.resolve(token), 'id-1', 'use within the idle limit keeps it alive');
   c.advance(900);
-  assert.equal(sessions.resolve(token), 'id-1');
+  assert.equal(await sessions.resolve(token), 'id-1');
   c.advance(1001);
-  assert.equal(sessions.resolve(token), undefined);
-  assert.equal(sessions.size, 0, 'an expired session is forgotten');
+  assert.equal(await sessions.resolve(token), undefined);
+  assert.equal(await sessions.count(), 0, 'an expired session is forgotten');
 });
 
-test('a session in constant use still ends at the absolute limit', () => {
+test('a session in constant use still ends at the absolute limit', async () => {
   const c = clock();
   const sessions = new PortalSessions({ idleMs: 1000, absoluteMs: 3000, maxSessions: 10 }, c.now);
-  const { token } = sessions.create('id-1');
+  const { token } = await sessions.create('id-1');
   for (let i = 0; i < 5; i++) {
     c.advance(500);
-    assert.equal(sessions.resolve(token), 'id-1');
+    assert.equal(await sessions.resolve(token), 'id-1');
   }
   c.advance(600);
-  assert.equal(sessions.resolve(token), undefined);
+  assert.equal(await sessions.resolve(token), undefined);
 });
 
-test('sign-out revokes only that token; unknown tokens resolve to nothing', () => {
+test('sign-out revokes only that token; unknown tokens resolve to nothing', async () => {
   const sessions = new PortalSessions();
-  const a = sessions.create('id-1');
-  const b = sessions.create('id-1');
+  const a = await sessions.create('id-1');
+  const b = await sessions.create('id-1');
   assert.notEqual(a.token, b.token);
-  sessions.revoke(a.token);
-  assert.equal(sessions.resolve(a.token), undefined);
-  assert.equal(sessions.resolve(b.token), 'id-1');
-  assert.equal(sessions.resolve('not-a-token'), undefined);
+  await sessions.revoke(a.token);
+  assert.equal(await sessions.resolve(a.token), undefined);
+  assert.equal(await sessions.resolve(b.token), 'id-1');
+  assert.equal(await sessions.resolve('not-a-token'), undefined);
 });
 
-test('at the cap the oldest session makes room for a new one', () => {
+test('at the cap the oldest session makes room for a new one', async () => {
   const c = clock();
   const sessions = new PortalSessions({ idleMs: 60_000, absoluteMs: 60_000, maxSessions: 3 }, c.now);
-  const tokens = ['a', 'b', 'c', 'd'].map((id) => {
+  const tokens: string[] = [];
+  for (const id of ['a', 'b', 'c', 'd']) {
     c.advance(1);
-    return sessions.create(id).token;
-  });
-  assert.equal(sessions.size, 3);
-  assert.deepEqual(
-    tokens.map((t) => sessions.resolve(t)),
-    [undefined, 'b', 'c', 'd'],
-  );
+    tokens.push((await sessions.create(id)).token);
+  }
+  assert.equal(await sessions.count(), 3);
+  assert.deepEqual(await Promise.all(tokens.map((t) => sessions.resolve(t))), [undefined, 'b', 'c', 'd']);
 });

@@ -49,7 +49,7 @@ export async function authenticateRequest(
       `A session cookie is accepted only with the header '${PORTAL_HEADER}: ${PORTAL_HEADER_VALUE}'.`,
     );
   }
-  const id = sessions.resolve(token);
+  const id = await sessions.resolve(token);
   const principal = id === undefined ? undefined : await identities.principalById(id);
   if (!principal) throw new ManagementError('AuthenticationFailed', 'Your session has ended; sign in again.');
   return principal;
@@ -84,7 +84,7 @@ export function registerSessionRoutes(ctx: ManagementContext): void {
         authorization,
         clientAddressOf(request, ctx.trustedProxies).text,
       );
-      const { token, expiresAt } = sessions.create(principal.id);
+      const { token, expiresAt } = await sessions.create(principal.id);
       const maxAge = Math.round((expiresAt.getTime() - Date.now()) / 1000);
       reply.header(
         'Set-Cookie',
@@ -109,7 +109,7 @@ export function registerSessionRoutes(ctx: ManagementContext): void {
     responses: { 204: { description: 'Signed out' } },
     handler: async (request, reply: FastifyReply) => {
       const token = sessionTokenOf(request);
-      if (token !== undefined) sessions.revoke(token);
+      if (token !== undefined) await sessions.revoke(token);
       reply.header('Set-Cookie', `${SESSION_COOKIE}=; Path=/api; HttpOnly; SameSite=Strict; Max-Age=0`);
       return reply.code(204).send();
     },

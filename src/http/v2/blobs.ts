@@ -10,6 +10,18 @@ import { sendFileRange } from './send-file.js';
 export async function getBlob(ctx: V2Context, digestText: string, head: boolean): Promise<void> {
   const { reply } = ctx;
   const { digest, size } = await ctx.service.statBlob(ctx.registry, ctx.repository, digestText);
+  if (!head) {
+    // After the guard, auth and the link check above: the redirect only hands out what we would serve.
+    const location = await ctx.service.blobRedirectUrl(ctx.registry, ctx.repository, digest);
+    if (location) {
+      return void reply
+        .code(307)
+        .header('Location', location)
+        .header('Docker-Content-Digest', digest)
+        .header('Content-Length', '0')
+        .send();
+    }
+  }
   reply
     .header('Docker-Content-Digest', digest)
     .header('ETag', `"${digest}"`)

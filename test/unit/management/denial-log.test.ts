@@ -9,11 +9,14 @@ import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import pino from 'pino';
 import { DenialLog } from '../../../src/management/denial-log.js';
-import { SqliteManagementStore } from '../../../src/store/sqlite-management-store.js';
+import { openSqlDatabase, type SqlDatabase } from '../../../src/store/sql/database.js';
+import { SqlManagementStore } from '../../../src/store/sql/management-store.js';
+import { migrate } from '../../../src/store/sql/migrations.js';
 import type { DenialAuditStore, DenialRecord } from '../../../src/store/types.js';
 
 let dir: string;
-let store: SqliteManagementStore;
+let database: SqlDatabase;
+let store: SqlManagementStore;
 let lines: { msg: string; [key: string]: unknown }[];
 let clock: number;
 const T0 = Date.UTC(2026, 5, 1, 12, 0, 10);
@@ -43,14 +46,16 @@ const options = { retentionDays: 30, maxEntries: 1000, logIntervalSeconds: 60 };
 /** pino writes asynchronously to a plain stream; give it a turn before reading `lines`. */
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
-beforeEach(() => {
+beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'berth-denials-'));
-  store = new SqliteManagementStore(join(dir, 'm.db'));
+  database = await openSqlDatabase({ sqlitePath: join(dir, 'm.db') });
+  await migrate(database);
+  store = new SqlManagementStore(database);
   lines = [];
   clock = T0;
 });
 afterEach(async () => {
-  await store.close();
+  await database.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
