@@ -1,5 +1,6 @@
+import { existsSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
-import { chmod, constants, copyFile, mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import { chmod, constants, copyFile, mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { openSqlDatabase } from './store/sql/database.js';
@@ -25,12 +26,17 @@ const KEY_FILE = 'berth.key';
  * names is still on disk when it is copied; blobs are immutable, so a copy taken later is the same.
  * Upload sessions are dropped from the copy: their partial files are not copied, clients start again.
  */
-export async function backupDataDir(dataDir: string, to: string): Promise<BackupSummary> {
+export async function backupDataDir(
+  dataDir: string,
+  to: string,
+  /** The sealing key in use (`secretKeyFile`); the backup keeps it as its own `berth.key`. */
+  keyFile = join(dataDir, KEY_FILE),
+): Promise<BackupSummary> {
   await assertEmptyDir(to);
   // A backup holds password hashes and the sealing key: only Berth's own user may read it.
   await mkdir(to, { recursive: true, mode: 0o700 });
   await chmod(to, 0o700);
-  await copyKeyFile(dataDir, to);
+  await copyKeyFile(keyFile, join(to, KEY_FILE));
   // Migrated with every store's steps: Kysely refuses a file holding steps it was not told about.
   const database = await openSqlDatabase({ sqlitePath: join(dataDir, DB) });
   await migrate(database).catch(async (error: unknown) => {
@@ -70,7 +76,12 @@ export async function backupDataDir(dataDir: string, to: string): Promise<Backup
  * Restores a backup into a new (absent or empty) data directory, after checking the database's
  * integrity and that every blob it records is present with its size.
  */
-export async function restoreBackup(from: string, dataDir: string): Promise<BackupSummary> {
+export async function restoreBackup(
+  from: string,
+  dataDir: string,
+  /** Where the restored server reads its sealing key (`secretKeyFile`); never overwritten. */
+  keyFile = join(dataDir, KEY_FILE),
+): Promise<BackupSummary> {
   await assertEmptyDir(dataDir);
   const backup = new Database(join(from, DB), { fileMustExist: true, readonly: true });
   try {
@@ -78,7 +89,7 @@ export async function restoreBackup(from: string, dataDir: string): Promise<Back
     if (check !== 'ok') throw new Error(`the backup's database is damaged: ${String(check)}`);
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
     await chmod(dataDir, 0o700);
-    await copyKeyFile(from, dataDir);
+    await copyKeyFile(join(from, KEY_FILE), keyFile);
     await backup.backup(join(dataDir, DB));
     await chmod(join(dataDir, DB), 0o600);
     return await copyBlobs(backup, join(from, 'blobs'), join(dataDir, 'blobs'));
@@ -87,15 +98,23 @@ export async function restoreBackup(from: string, dataDir: string): Promise<Back
   }
 }
 
-/** Copies the sealing key file (0600), which a data directory from before sealed secrets may lack. */
-async function copyKeyFile(fromDir: string, toDir: string): Promise<void> {
+/**
+ * Copies the sealing key file (0600), which a data directory from before sealed secrets may lack. An
+ * existing destination is never overwritten: another key there would make the copy's secrets unreadable.
+ */
+async function copyKeyFile(from: string, to: string): Promise<void> {
   try {
-    await copyFile(join(fromDir, KEY_FILE), join(toDir, KEY_FILE), constants.COPYFILE_EXCL);
+    await copyFile(from, to, constants.COPYFILE_EXCL);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' && !existsSync(from)) return;
+    // The same key already in place (nodes sharing one key file) is fine; another one is not.
+    if (code === 'EEXIST' && (await readFile(from)).equals(await readFile(to))) return;
+    if (code === 'EEXIST')
+      throw new Error(`${to} holds another sealing key; the backup's secrets were sealed with ${from}`);
     throw error;
   }
-  await chmod(join(toDir, KEY_FILE), 0o600);
+  await chmod(to, 0o600);
 }
 
 /** Copies each blob the database records from one blob root to another, checking its size. */

@@ -1,5 +1,6 @@
 #!/usr/bin/env -S node --initial-heap-size=64
 import { parseArgs } from 'node:util';
+import { resolve } from 'node:path';
 import { backupDataDir, restoreBackup } from './backup.js';
 import { ConfigError, loadConfig } from './config.js';
 import { startBerth } from './server.js';
@@ -17,7 +18,8 @@ async function main(): Promise<void> {
     throw error;
   }
   const [command, ...args] = process.argv.slice(2);
-  if (command === 'backup' || command === 'restore') return maintenance(command, args, config.dataDir);
+  if (command === 'backup' || command === 'restore')
+    return maintenance(command, args, config.dataDir, config.secretKeyFile);
   if (command !== undefined) {
     process.stderr.write(`berth-server: unknown command '${command}' (use backup or restore)\n`);
     process.exit(2);
@@ -59,7 +61,12 @@ async function main(): Promise<void> {
 }
 
 /** `berth-server backup --to DIR` and `berth-server restore --from DIR [--data-dir DIR]`. */
-async function maintenance(command: 'backup' | 'restore', args: string[], dataDir: string): Promise<void> {
+async function maintenance(
+  command: 'backup' | 'restore',
+  args: string[],
+  dataDir: string,
+  keyFile: string | undefined,
+): Promise<void> {
   let values;
   try {
     values = parseArgs({
@@ -73,10 +80,10 @@ async function maintenance(command: 'backup' | 'restore', args: string[], dataDi
   const summary =
     command === 'backup'
       ? values.to
-        ? await backupDataDir(dataDir, values.to)
+        ? await backupDataDir(dataDir, values.to, keyFile && resolve(keyFile))
         : usage('backup needs --to DIR')
       : values.from
-        ? await restoreBackup(values.from, values['data-dir'] ?? dataDir)
+        ? await restoreBackup(values.from, values['data-dir'] ?? dataDir, keyFile && resolve(keyFile))
         : usage('restore needs --from DIR');
   process.stdout.write(`${JSON.stringify({ command, ...summary })}\n`);
 }

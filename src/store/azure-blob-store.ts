@@ -204,6 +204,9 @@ export class AzureBlobStore implements BlobStore {
   /** A read-only SAS URL of a committed blob, valid for `ttlSeconds`; undefined when it is not stored. */
   async redirectUrl(registry: string, digest: string, ttlSeconds: number): Promise<string | undefined> {
     const client = this.blob(registry, digest);
+    // Only an account key can sign a SAS; a connection string holding a SAS of its own cannot, and the
+    // blob is then streamed through the node instead.
+    if (!(client.credential instanceof StorageSharedKeyCredential)) return undefined;
     if (!(await this.stat(registry, digest))) return undefined;
     const now = Date.now();
     return client.generateSasUrl({

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -24,12 +24,13 @@ after(async () => {
 function berthServer(
   args: string[],
   dataDir: string,
+  env: Record<string, string> = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((done) => {
     execFile(
       process.execPath,
       ['--import', 'tsx', join(ROOT, 'src/main.ts'), ...args],
-      { cwd: ROOT, env: { PATH: process.env.PATH ?? '', BERTH_DATA_DIR: dataDir }, timeout: 120_000 },
+      { cwd: ROOT, env: { PATH: process.env.PATH ?? '', BERTH_DATA_DIR: dataDir, ...env }, timeout: 120_000 },
       (error, stdout, stderr) =>
         done({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
     );
@@ -103,4 +104,36 @@ test('backup while pushes run, restore into a new data dir, start, pull everythi
   } finally {
     await restored.close();
   }
+});
+
+test('with secretKeyFile outside the data directory, backup keeps that key and restore puts it back there, never over another', async () => {
+  const keyFile = join(scratch, 'shared.key');
+  copyFileSync(join(berth.dataDir, 'berth.key'), keyFile);
+  const backupDir = join(scratch, 'keyed-backup');
+  const env = { BERTH_SECRET_KEY_FILE: keyFile };
+  const backup = await berthServer(['backup', '--to', backupDir], berth.dataDir, env);
+  assert.equal(backup.code, 0, backup.stderr);
+  assert.deepEqual(readFileSync(join(backupDir, 'berth.key')), readFileSync(keyFile));
+
+  // Restored where the new server's secretKeyFile points.
+  const restoredKey = join(scratch, 'restored.key');
+  const restored = await berthServer(
+    ['restore', '--from', backupDir, '--data-dir', join(scratch, 'keyed-restored')],
+    '',
+    { BERTH_SECRET_KEY_FILE: restoredKey },
+  );
+  assert.equal(restored.code, 0, restored.stderr);
+  assert.deepEqual(readFileSync(restoredKey), readFileSync(keyFile));
+
+  // A different key already at that path is not replaced: the restore fails, naming it.
+  const otherKey = join(scratch, 'other.key');
+  writeFileSync(otherKey, Buffer.alloc(32, 7), { mode: 0o600 });
+  const refused = await berthServer(
+    ['restore', '--from', backupDir, '--data-dir', join(scratch, 'keyed-refused')],
+    '',
+    { BERTH_SECRET_KEY_FILE: otherKey },
+  );
+  assert.notEqual(refused.code, 0);
+  assert.match(refused.stderr, /holds another sealing key/);
+  assert.deepEqual(readFileSync(otherKey), Buffer.alloc(32, 7));
 });
