@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { registryFromRow } from './metadata-rows.js';
 import { LocalChangeFeed, type ChangeFeed } from './change-feed.js';
 import { PostgresRepositoryContent } from './postgres-repository-content.js';
 import { PostgresUploadSessions } from './postgres-upload-sessions.js';
@@ -46,11 +47,13 @@ export class PostgresMetadataStore implements MetadataStore {
       .selectAll()
       .where('name', '=', name)
       .executeTakeFirst();
-    return row && toRegistry(row);
+    return row && registryFromRow(row);
   }
 
   async listRegistries(): Promise<RegistryRecord[]> {
-    return (await this.db.selectFrom('registries').selectAll().orderBy('name').execute()).map(toRegistry);
+    return (await this.db.selectFrom('registries').selectAll().orderBy('name').execute()).map(
+      registryFromRow,
+    );
   }
 
   async createRegistry(record: RegistryRecord): Promise<boolean> {
@@ -321,13 +324,4 @@ export class PostgresMetadataStore implements MetadataStore {
   private transaction<T>(work: (trx: MetadataDb) => Promise<T>): Promise<T> {
     return writeTransaction<MetadataTables, T>(this.database, work);
   }
-}
-
-function toRegistry(row: MetadataTables['registries']): RegistryRecord {
-  return {
-    name: row.name,
-    createdAt: new Date(row.created_at),
-    properties: JSON.parse(row.properties) as Record<string, unknown>,
-    version: row.version,
-  };
 }

@@ -1,7 +1,6 @@
-import type { MetadataDb, MetadataTables } from './sql/metadata-schema.js';
+import type { MetadataDb } from './sql/metadata-schema.js';
+import { uploadFromRow } from './metadata-rows.js';
 import type { UploadSession } from './types.js';
-
-type UploadRow = MetadataTables['uploads'];
 
 /**
  * Upload sessions in the shared `uploads` table (the PostgreSQL metadata store's part for them). Every
@@ -35,7 +34,7 @@ export class PostgresUploadSessions {
       .where('registry', '=', registry)
       .where('id', '=', id)
       .executeTakeFirst();
-    return row && toUpload(row);
+    return row && uploadFromRow(row);
   }
 
   /** Moves the offset from `expectedOffset` to `offset`; false when another writer got there first. */
@@ -75,7 +74,7 @@ export class PostgresUploadSessions {
       .orderBy('updated_at')
       .limit(limit)
       .execute();
-    return rows.map(toUpload);
+    return rows.map(uploadFromRow);
   }
 
   /** Records the verified digest the session's bytes are being committed as. */
@@ -98,7 +97,7 @@ export class PostgresUploadSessions {
       .orderBy('id')
       .limit(limit)
       .execute();
-    return rows.map(toUpload);
+    return rows.map(uploadFromRow);
   }
 
   /** How many sessions a registry has open. */
@@ -110,16 +109,4 @@ export class PostgresUploadSessions {
       .executeTakeFirstOrThrow();
     return Number(row.n);
   }
-}
-
-function toUpload(row: UploadRow): UploadSession {
-  return {
-    registry: row.registry,
-    id: row.id,
-    repository: row.repository,
-    offset: row.offset,
-    createdAt: new Date(row.created_at),
-    updatedAt: new Date(row.updated_at),
-    ...(row.committing ? { committing: row.committing } : {}),
-  };
 }

@@ -1,4 +1,6 @@
 import type Database from 'better-sqlite3';
+import { registryFromRow, uploadFromRow } from './metadata-rows.js';
+import type { MetadataTables } from './sql/metadata-schema.js';
 import { openSqlite } from './sqlite.js';
 import { LocalChangeFeed, type ChangeFeed } from './change-feed.js';
 import type {
@@ -10,6 +12,9 @@ import type {
   RegistryRecord,
   UploadSession,
 } from './types.js';
+
+type RegistryRow = MetadataTables['registries'];
+type UploadRow = MetadataTables['uploads'];
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS registries (
@@ -84,16 +89,6 @@ interface ManifestRow {
   subject: string | null;
   artifact_type: string | null;
   annotations: string | null;
-}
-
-interface UploadRow {
-  registry: string;
-  id: string;
-  repository: string;
-  offset: number;
-  created_at: number;
-  updated_at: number;
-  committing: string | null;
 }
 
 /**
@@ -208,11 +203,11 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async getRegistry(name: string): Promise<RegistryRecord | undefined> {
     const row = this.stmt.getRegistry.get(name) as RegistryRow | undefined;
-    return row && toRegistry(row);
+    return row && registryFromRow(row);
   }
 
   async listRegistries(): Promise<RegistryRecord[]> {
-    return (this.stmt.listRegistries.all() as RegistryRow[]).map(toRegistry);
+    return (this.stmt.listRegistries.all() as RegistryRow[]).map(registryFromRow);
   }
 
   async createRegistry(record: RegistryRecord): Promise<boolean> {
@@ -484,7 +479,7 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async getUpload(registry: string, id: string): Promise<UploadSession | undefined> {
     const row = this.stmt.getUpload.get(registry, id) as UploadRow | undefined;
-    return row && toUpload(row);
+    return row && uploadFromRow(row);
   }
 
   async advanceUpload(
@@ -502,7 +497,7 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async listStaleUploads(before: Date, limit: number): Promise<UploadSession[]> {
-    return (this.stmt.staleUploads.all(before.getTime(), limit) as UploadRow[]).map(toUpload);
+    return (this.stmt.staleUploads.all(before.getTime(), limit) as UploadRow[]).map(uploadFromRow);
   }
 
   async markUploadCommitting(registry: string, id: string, digest: string): Promise<boolean> {
@@ -510,7 +505,7 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async listUploads(registry: string, limit: number): Promise<UploadSession[]> {
-    return (this.stmt.registryUploads.all(registry, limit) as UploadRow[]).map(toUpload);
+    return (this.stmt.registryUploads.all(registry, limit) as UploadRow[]).map(uploadFromRow);
   }
 
   async countUploads(registry: string): Promise<number> {
@@ -532,32 +527,4 @@ function addLinkTimes(db: Database.Database): void {
   if (!columns.some((c) => c.name === 'linked_at'))
     db.exec('ALTER TABLE blob_links ADD COLUMN linked_at INTEGER NOT NULL DEFAULT 0');
   db.exec(LINK_INDEX);
-}
-
-interface RegistryRow {
-  name: string;
-  created_at: number;
-  properties: string;
-  version: number;
-}
-
-function toRegistry(row: RegistryRow): RegistryRecord {
-  return {
-    name: row.name,
-    createdAt: new Date(row.created_at),
-    properties: JSON.parse(row.properties) as Record<string, unknown>,
-    version: row.version,
-  };
-}
-
-function toUpload(row: UploadRow): UploadSession {
-  return {
-    registry: row.registry,
-    id: row.id,
-    repository: row.repository,
-    offset: row.offset,
-    createdAt: new Date(row.created_at),
-    updatedAt: new Date(row.updated_at),
-    ...(row.committing ? { committing: row.committing } : {}),
-  };
 }
