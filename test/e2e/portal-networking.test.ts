@@ -120,7 +120,14 @@ test('Disabled public access: after Save the data plane refuses every public req
 test('a concurrent edit is reported (412) and nothing is overwritten; Discard loads the current settings', async (t) => {
   if (!requireChromium(t)) return;
   const { page, berth, api, name } = await portalWithRegistry(t, 'race', 'Premium');
+  // Signing in shows the page before its settings (and their ETag) have loaded; the other editor must
+  // come after that load, or the page would simply load their settings (the race this test is about).
+  const loaded = page.waitForResponse(
+    (response) =>
+      response.request().method() === 'GET' && new URL(response.url()).pathname === `/api/registries/${name}`,
+  );
   await signIn(page, berth, `#/registries/${name}/networking`);
+  await loaded;
   // Someone else changes the rules after the page loaded them.
   const other = await api('PATCH', `/api/registries/${name}`, {
     properties: {
