@@ -1,13 +1,13 @@
 // What the network guard, sign-in and the manifest cache cost on the hottest request there is: manifest
-// GET by tag, driven by wrk with 64 connections against one Berth, in these modes, alternated round by
-// round so drift on a shared machine hits each alike:
+// GET by tag, driven by wrk with 64 connections, in these modes, each on a fresh Berth process,
+// alternated round by round so drift on a shared machine hits each alike:
 //
 //   baseline   anonymous pull on, network default action Allow, no rules: the least work Berth does
 //              (it has no switch that turns sign-in off; the anonymous caller's check is what remains)
 //   guard      the same with default action Deny and 100 IP rules, the client's address among them
 //   bearer     a Bearer JWT from /oauth2/token on every request (rules off)
 //   basic      the owner's Basic credentials on every request (rules off)
-//   cold       baseline against a second Berth with the manifest cache off (registry.manifestCacheBytes 0)
+//   cold       baseline with the manifest cache off (registry.manifestCacheBytes 0)
 //
 // Reported per mode: req/s and the server's CPU µs per request (from /proc/<pid>/stat, steadier than
 // wall time when other work shares the cores), medians over the rounds; then the guard's and each
@@ -127,8 +127,10 @@ function median(values: number[]): number {
 export type HotPathRuns = Record<Mode, WrkResult[]>;
 
 /**
- * Starts two Berths (cache on, cache off), pushes one image to each, and runs the modes round by
- * round; returns every run.
+ * Runs the modes round by round, each on a Berth process of its own, started for that run and stopped
+ * after it, so no mode inherits another's heap, JIT state or cache invalidations (measured in one
+ * process, the modes after the guard's two registry PATCHes read costs that separate processes do
+ * not show); returns every run.
  */
 export async function measureHotPath(
   root: string,
@@ -145,64 +147,56 @@ export async function measureHotPath(
   mkdirSync(work, { recursive: true });
   const coldConfig = join(work, 'cold.json');
   writeFileSync(coldConfig, JSON.stringify({ registry: { manifestCacheBytes: 0 } }));
-  const warm = await startBerthProcess(root, dir(work, 'warm'), options.nodeArgs);
-  const servers = [warm];
-  try {
-    const cold = await startBerthProcess(root, dir(work, 'cold'), options.nodeArgs, coldConfig);
-    servers.push(cold);
-    const owner = authorizationFor(warm.url)!;
-    for (const server of servers) {
-      await pushSmallImage(server, REPOSITORY, TAG);
-      await patchRegistry(server, {
-        anonymousPullEnabled: true,
-        networkRuleSet: { defaultAction: 'Allow', ipRules: [] },
-      });
-    }
-    const runs = Object.fromEntries(MODES.map((mode) => [mode, [] as WrkResult[]])) as HotPathRuns;
-    const rules = hundredRules();
-    const accept = { Accept: MANIFEST_ACCEPT };
-    for (let round = 0; round < options.rounds; round++) {
-      // A fresh token per round: a round outlasts nothing, but all rounds together may outlast one.
-      const token = await bearerToken(warm);
-      for (const mode of MODES) {
-        const server = mode === 'cold' ? cold : warm;
+  const runs = Object.fromEntries(MODES.map((mode) => [mode, [] as WrkResult[]])) as HotPathRuns;
+  const rules = hundredRules();
+  const accept = { Accept: MANIFEST_ACCEPT };
+  for (let round = 0; round < options.rounds; round++) {
+    for (const mode of MODES) {
+      const server = await startBerthProcess(
+        root,
+        dir(work, `${mode}-${round}`),
+        options.nodeArgs,
+        mode === 'cold' ? coldConfig : undefined,
+      );
+      try {
+        await pushSmallImage(server, REPOSITORY, TAG);
+        await patchRegistry(server, {
+          anonymousPullEnabled: true,
+          networkRuleSet:
+            mode === 'guard'
+              ? { defaultAction: 'Deny', ipRules: rules }
+              : { defaultAction: 'Allow', ipRules: [] },
+        });
         const headers: Record<string, string> =
           mode === 'bearer'
-            ? { ...accept, Authorization: `Bearer ${token}` }
+            ? { ...accept, Authorization: `Bearer ${await bearerToken(server)}` }
             : mode === 'basic'
-              ? { ...accept, Authorization: owner }
+              ? { ...accept, Authorization: authorizationFor(server.url)! }
               : accept;
-        if (mode === 'guard')
-          await patchRegistry(warm, { networkRuleSet: { defaultAction: 'Deny', ipRules: rules } });
-        try {
-          const url = `${server.url}/v2/${REPOSITORY}/manifests/${TAG}`;
-          if (options.warmupSeconds > 0)
-            await wrk(
-              url,
-              headers,
-              { connections: options.connections, seconds: options.warmupSeconds },
-              server.pid,
-            );
-          const result = await wrk(url, headers, options, server.pid);
-          if (result.non2xx > 0 || result.socketErrors > 0)
-            throw new Error(
-              `${mode}: ${result.non2xx} non-2xx responses, ${result.socketErrors} socket errors`,
-            );
-          runs[mode].push(result);
-          progress(
-            `hot path round ${round + 1} ${mode}: ${result.requestsPerSecond.toFixed(0)} req/s, ` +
-              `${result.serverCpuUsPerRequest?.toFixed(1) ?? '?'} µs CPU/request`,
+        const url = `${server.url}/v2/${REPOSITORY}/manifests/${TAG}`;
+        if (options.warmupSeconds > 0)
+          await wrk(
+            url,
+            headers,
+            { connections: options.connections, seconds: options.warmupSeconds },
+            server.pid,
           );
-        } finally {
-          if (mode === 'guard')
-            await patchRegistry(warm, { networkRuleSet: { defaultAction: 'Allow', ipRules: [] } });
-        }
+        const result = await wrk(url, headers, options, server.pid);
+        if (result.non2xx > 0 || result.socketErrors > 0)
+          throw new Error(
+            `${mode}: ${result.non2xx} non-2xx responses, ${result.socketErrors} socket errors`,
+          );
+        runs[mode].push(result);
+        progress(
+          `hot path round ${round + 1} ${mode}: ${result.requestsPerSecond.toFixed(0)} req/s, ` +
+            `${result.serverCpuUsPerRequest?.toFixed(1) ?? '?'} µs CPU/request`,
+        );
+      } finally {
+        await server.stop();
       }
     }
-    return runs;
-  } finally {
-    for (const server of servers) await server.stop();
   }
+  return runs;
 }
 
 /** Medians per mode, and each layer's cost against the baseline, as table rows. */
