@@ -14,7 +14,8 @@ import type { SqlDatabase } from './database.js';
 import { registerMigrations, type MigrationSet } from './migrations.js';
 import { deleteSignInsOf, SIGN_IN_DDL, SqlSignInLogStore } from './sign-in-log-store.js';
 import { scopeMapRow, tokenRow, toScopeMap, toToken, type ScopeMapRow, type TokenRow } from './auth-rows.js';
-import { lockKey, publishIf, runDdl, touched, writeTransaction } from './statements.js';
+import { lockKey, publishIf, runDdl, touched } from './statements.js';
+import { writeTransaction } from './transaction.js';
 
 /** The schema the embedded SQLite store has always had (kept byte for byte in meaning). */
 const DDL = `

@@ -6,7 +6,8 @@ import {
   type DenialQueryResult,
 } from '../types.js';
 import type { SqlDatabase } from './database.js';
-import { greatest, least, touched, writeTransaction } from './statements.js';
+import { greatest, least, touched } from './statements.js';
+import { writeTransaction } from './transaction.js';
 
 /** The denial log's table, as the embedded store has always had it. */
 export const DENIAL_DDL = `

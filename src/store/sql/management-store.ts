@@ -14,7 +14,8 @@ import type {
 import type { SqlDatabase } from './database.js';
 import { DENIAL_DDL, MIGRATE_PER_REQUEST_LOG, SqlDenialLogStore } from './denial-log-store.js';
 import { registerMigrations, type MigrationSet } from './migrations.js';
-import { publishIf, runDdl, touched, writeTransaction } from './statements.js';
+import { publishIf, runDdl, touched } from './statements.js';
+import { writeTransaction } from './transaction.js';
 
 /** The schema the embedded SQLite store has always had (`allowed_networks` came later, by ALTER). */
 const DDL = `

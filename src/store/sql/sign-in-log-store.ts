@@ -1,7 +1,8 @@
 import type { Generated, Kysely } from 'kysely';
 import type { SignInRecord, SignInResult } from '../types.js';
 import type { AnyKysely, SqlDatabase } from './database.js';
-import { ALL_ROWS, chunks, greatest, writeTransaction } from './statements.js';
+import { ALL_ROWS, chunks, greatest } from './statements.js';
+import { writeTransaction } from './transaction.js';
 
 /** The sign-in log's table, as the embedded store has always had it (`rowid`: see `runDdl`). */
 export const SIGN_IN_DDL = `

@@ -1,31 +1,6 @@
-import { sql, type Kysely, type RawBuilder } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import type { ChangeEvent, ChangeFeed } from '../change-feed.js';
-import type { AnyKysely, SqlDatabase, SqlDialect } from './database.js';
-
-/**
- * Runs `fn` in one write transaction. On SQLite it begins IMMEDIATE, so the write lock is taken before
- * the first read and a read-then-write (count, then insert) cannot be overtaken by another connection;
- * Kysely's own `transaction()` begins DEFERRED there. On PostgreSQL it is an ordinary transaction, and
- * `fn` takes the row or advisory locks that the race in question needs.
- */
-export async function writeTransaction<DB, T>(
-  database: SqlDatabase,
-  fn: (db: Kysely<DB>) => Promise<T>,
-): Promise<T> {
-  const db = database.db as Kysely<DB>;
-  if (database.dialect === 'postgres') return db.transaction().execute(fn);
-  return db.connection().execute(async (connection) => {
-    await sql`begin immediate`.execute(connection);
-    try {
-      const result = await fn(connection);
-      await sql`commit`.execute(connection);
-      return result;
-    } catch (error) {
-      await sql`rollback`.execute(connection).catch(() => undefined);
-      throw error;
-    }
-  });
-}
+import type { AnyKysely, SqlDialect } from './database.js';
 
 /**
  * A transaction-scoped PostgreSQL advisory lock on (`space`, `key`), held until the transaction ends.

@@ -2,7 +2,8 @@ import type { Generated, Kysely } from 'kysely';
 import type { AttemptOutcome, DeliveryRecord, WebhookRecord, WebhookStore } from '../webhook-types.js';
 import type { SqlDatabase } from './database.js';
 import { registerMigrations, type MigrationSet } from './migrations.js';
-import { chunks, runDdl, touched, writeTransaction } from './statements.js';
+import { chunks, runDdl, touched } from './statements.js';
+import { writeTransaction } from './transaction.js';
 
 /** The schema the embedded SQLite store has always had. */
 const DDL = `
